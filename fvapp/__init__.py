@@ -1,0 +1,48 @@
+"""fvapp: ForceVue's workspace API keys and the REST API v1 they unlock."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from .config import INSTANCE, ROOT, from_environment
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(INSTANCE),
+    )
+    app.config.update(from_environment(overrides=overrides))
+
+    from . import db_setup  # noqa: F401  (engine event listeners)
+    from .extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(
+        app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True
+    )
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+    from . import auth, security, web
+    from .api import bp as api_bp
+    from .app import bp as app_bp
+    from .auth import bp as auth_bp
+    from .cli import register_cli
+    from .errors import register_error_handlers
+    from .settings import bp as settings_bp
+
+    auth.configure_login(login_manager)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(app_bp)
+    app.register_blueprint(settings_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)
+    security.register(app)
+    web.register(app)
+    register_error_handlers(app)
+    register_cli(app)
+    return app

@@ -1,0 +1,1 @@
+"""REST API v1 endpoints. (Built by the REST API issue.)"""

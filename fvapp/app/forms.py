@@ -1,0 +1,16 @@
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField, TextAreaField
+
+from ..services.initiatives import DESCRIPTION_MAX, TITLE_MAX
+
+
+class InitiativeForm(FlaskForm):
+    # Limits are enforced by the service (one rule, one place); maxlength helps the browser.
+    title = StringField("Title", render_kw={"maxlength": TITLE_MAX, "required": True})
+    description = TextAreaField(
+        "Description (optional)", render_kw={"maxlength": DESCRIPTION_MAX, "rows": 3}
+    )
+
+
+class SwitchWorkspaceForm(FlaskForm):
+    workspace_id = HiddenField()

@@ -1,0 +1,85 @@
+"""Operator commands: seed-demo, create-user, set-plan (SPEC §6)."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from .extensions import db
+from .models import PLANS, Membership, User, Workspace
+from .services import accounts, workspaces
+from .services.errors import DomainError
+from .services.passwords import hash_password
+
+DEMO_PASSWORD = "correct-horse-battery"  # noqa: S105  (the documented demo login)
+DEMO_USERS = (
+    ("ava@acme.test", "Ava Owner"),
+    ("adam@acme.test", "Adam Admin"),
+    ("mia@acme.test", "Mia Member"),
+    ("fred@fox.test", "Fred Free"),
+)
+DEMO_WORKSPACES = (
+    ("Acme Analytics", "pro", (("ava@acme.test", "owner"), ("adam@acme.test", "admin"),
+                               ("mia@acme.test", "member"))),
+    ("Fox Free", "free", (("fred@fox.test", "owner"), ("adam@acme.test", "admin"))),
+)
+
+
+def seed_demo() -> None:
+    """Idempotent: creates what is missing of the demo table and nothing else."""
+    users = {}
+    for email, name in DEMO_USERS:
+        user = accounts.find_user(email)
+        if user is None:
+            user = User(email=email, name=name, password_hash=hash_password(DEMO_PASSWORD))
+            db.session.add(user)
+        users[email] = user
+    db.session.flush()
+    for ws_name, plan, members in DEMO_WORKSPACES:
+        ws = db.session.scalar(select(Workspace).where(Workspace.name == ws_name))
+        if ws is None:
+            ws = Workspace(name=ws_name, plan=plan)
+            db.session.add(ws)
+            db.session.flush()
+        for email, role in members:
+            if workspaces.membership(users[email].id, ws.id) is None:
+                db.session.add(Membership(user_id=users[email].id, workspace_id=ws.id, role=role))
+    db.session.commit()
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("seed-demo")
+    def seed_demo_command():
+        """Create the demo workspaces and users (idempotent)."""
+        seed_demo()
+        click.echo("Demo data ready. Every password is " + DEMO_PASSWORD + ":")
+        for email, name in DEMO_USERS:
+            click.echo(f"  {email:<16} {name}")
+
+    @app.cli.command("create-user")
+    @click.argument("email")
+    @click.option("--name", required=True, help="The person's display name.")
+    @click.password_option(help="Prompted for when not given.")
+    def create_user_command(email, name, password):
+        """Create a user who can sign in (prompts for the password)."""
+        try:
+            user = accounts.create_user(email, name, password)
+        except DomainError as err:
+            raise click.ClickException(err.message) from None
+        click.echo(f"Created {user.email} ({user.id}).")
+
+    @app.cli.command("set-plan")
+    @click.argument("workspace")
+    @click.argument("plan")
+    def set_plan_command(workspace, plan):
+        """Set WORKSPACE's (name or id) plan: one of free, pro, team, consultant, internal."""
+        plan = plan.lower()
+        if plan not in PLANS:
+            raise click.ClickException(f"Unknown plan {plan!r}. Plans: {', '.join(PLANS)}.")
+        try:
+            ws = workspaces.find_workspace(workspace)
+            ws = workspaces.set_plan(ws.id, plan, actor_id=None)
+        except DomainError as err:
+            raise click.ClickException(err.message) from None
+        click.echo(f"{ws.name} is now on the {plan} plan.")

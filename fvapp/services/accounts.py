@@ -1,0 +1,66 @@
+"""Users: creation and authentication."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import User
+from .errors import DomainError
+from .passwords import (
+    MAX_PASSWORD_BYTES,
+    MIN_PASSWORD_LENGTH,
+    check_password,
+    hash_password,
+    password_too_long,
+)
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def find_user(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """Exactly one bcrypt check, and the same None for an unknown email or a wrong password."""
+    user = find_user(email)
+    ok = check_password(password, user.password_hash if user else None)
+    return user if ok and user else None
+
+
+def validate_new_password(password: str) -> None:
+    if password_too_long(password):
+        raise DomainError(
+            f"Passwords can be at most {MAX_PASSWORD_BYTES} bytes (about {MAX_PASSWORD_BYTES} "
+            "plain letters; fewer with accents or emoji).",
+            field="password",
+        )
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError(
+            f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.", field="password"
+        )
+
+
+def create_user(email: str, name: str, password: str) -> User:
+    email = normalize_email(email)
+    name = (name or "").strip()
+    if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
+        raise DomainError("Enter a valid email address.", field="email")
+    if not name or len(name) > 100:
+        raise DomainError("Names are 1 to 100 characters.", field="name")
+    validate_new_password(password)
+    if find_user(email) is not None:
+        raise DomainError(f"A user with the email {email} already exists.", field="email")
+    user = User(email=email, name=name, password_hash=hash_password(password))
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def end_all_sessions(user: User) -> None:
+    """Logout: every session cookie issued before now stops working."""
+    user.session_generation += 1
+    db.session.commit()

@@ -1,0 +1,99 @@
+"""Initiatives, the one path both the dashboard and the REST API take."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Initiative, utcnow
+from .errors import DomainError, NotFound
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 10_000
+
+
+def clean_title(title: str | None) -> str:
+    title = (title or "").strip()
+    if not title:
+        raise DomainError("Enter a title.", field="title")
+    if len(title) > TITLE_MAX:
+        raise DomainError(f"Titles are at most {TITLE_MAX} characters.", field="title")
+    return title
+
+
+def clean_description(description: str | None) -> str | None:
+    if description is None:
+        return None
+    if len(description) > DESCRIPTION_MAX:
+        raise DomainError(
+            f"Descriptions are at most {DESCRIPTION_MAX} characters.", field="description"
+        )
+    return description.strip() or None
+
+
+def list_initiatives(
+    workspace_id: uuid.UUID, *, archived: bool = False, limit: int | None = None, offset: int = 0
+) -> list[Initiative]:
+    stmt = (
+        select(Initiative)
+        .where(Initiative.workspace_id == workspace_id)
+        .where(Initiative.archived_at.is_not(None) if archived else Initiative.archived_at.is_(None))
+        .order_by(Initiative.created_at.desc(), Initiative.id.desc())
+        .offset(offset)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(db.session.scalars(stmt))
+
+
+def get_initiative(workspace_id: uuid.UUID, initiative_id: uuid.UUID | str) -> Initiative:
+    """Another workspace's id is NotFound, exactly like an id that does not exist."""
+    try:
+        initiative_id = uuid.UUID(str(initiative_id))
+    except ValueError:
+        raise NotFound("Initiative not found") from None
+    initiative = db.session.get(Initiative, initiative_id)
+    if initiative is None or initiative.workspace_id != workspace_id:
+        raise NotFound("Initiative not found")
+    return initiative
+
+
+def create_initiative(
+    workspace_id: uuid.UUID, created_by_id: uuid.UUID | None, title: str, description: str | None
+) -> Initiative:
+    now = utcnow()
+    initiative = Initiative(
+        workspace_id=workspace_id,
+        created_by_id=created_by_id,
+        title=clean_title(title),
+        description=clean_description(description),
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(initiative)
+    db.session.commit()
+    return initiative
+
+
+_UNSET = object()
+
+
+def update_initiative(
+    initiative: Initiative, *, title=_UNSET, description=_UNSET, archived=_UNSET
+) -> Initiative:
+    changed = False
+    if title is not _UNSET:
+        initiative.title = clean_title(title)
+        changed = True
+    if description is not _UNSET:
+        initiative.description = clean_description(description)
+        changed = True
+    if archived is not _UNSET and bool(archived) != initiative.archived:
+        initiative.archived_at = utcnow() if archived else None
+        changed = True
+    if changed:
+        initiative.updated_at = utcnow()
+    db.session.commit()
+    return initiative

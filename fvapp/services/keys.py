@@ -1,0 +1,220 @@
+"""API keys: format, storage and lifecycle (SPEC §4). The clear key leaves this module once,
+in the return value of create_key, and is never stored, logged or kept."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+import zlib
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from ..extensions import db
+from ..models import ApiKey, utcnow
+from . import audit, workspaces
+from .errors import DomainError, Forbidden, NotFound
+
+KEY_PREFIX = "fvk_live_"
+BODY_LENGTH = 32
+CHECKSUM_LENGTH = 6
+DISPLAY_CHARS = 4
+MAX_ACTIVE_KEYS = 10
+NAME_MAX = 100
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+KEY_PATTERN = re.compile(rf"^{KEY_PREFIX}[0-9A-Za-z]{{{BODY_LENGTH + CHECKSUM_LENGTH}}}$")
+REASON_CREATOR_REMOVED = "creator removed from workspace"
+
+
+# -- format -------------------------------------------------------------------------------
+
+
+def base62(number: int, width: int) -> str:
+    chars = []
+    while number:
+        number, digit = divmod(number, 62)
+        chars.append(BASE62[digit])
+    return "".join(reversed(chars)).rjust(width, BASE62[0])
+
+
+def checksum(body: str) -> str:
+    return base62(zlib.crc32(body.encode("ascii")), CHECKSUM_LENGTH)
+
+
+def generate_key() -> str:
+    body = "".join(secrets.choice(BASE62) for _ in range(BODY_LENGTH))
+    return f"{KEY_PREFIX}{body}{checksum(body)}"
+
+
+def is_well_formed(candidate: str) -> bool:
+    """Shape and CRC32 checksum: rejects typos and random strings with no database work."""
+    if not KEY_PATTERN.match(candidate):
+        return False
+    body = candidate[len(KEY_PREFIX):]
+    return secrets.compare_digest(checksum(body[:BODY_LENGTH]), body[BODY_LENGTH:])
+
+
+def hash_key(clear: str) -> str:
+    return hashlib.sha256(clear.encode("ascii")).hexdigest()
+
+
+def display_prefix(clear: str) -> str:
+    return clear[: len(KEY_PREFIX) + DISPLAY_CHARS] + "…"
+
+
+def clean_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise DomainError("Give the key a name, for example “CI pipeline”.", field="name")
+    if len(name) > NAME_MAX:
+        raise DomainError(
+            f"Key names are at most {NAME_MAX} characters (this one has {len(name)}).",
+            field="name",
+        )
+    return name
+
+
+# -- queries ------------------------------------------------------------------------------
+
+
+def list_keys(workspace_id: uuid.UUID) -> list[ApiKey]:
+    """Every key of the workspace: active first, newest first."""
+    stmt = (
+        select(ApiKey)
+        .where(ApiKey.workspace_id == workspace_id)
+        .options(selectinload(ApiKey.created_by), selectinload(ApiKey.revoked_by))
+        .order_by(ApiKey.revoked_at.is_not(None), ApiKey.created_at.desc(), ApiKey.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def count_active(workspace_id: uuid.UUID) -> int:
+    stmt = select(func.count()).where(
+        ApiKey.workspace_id == workspace_id, ApiKey.revoked_at.is_(None)
+    )
+    return db.session.scalar(stmt) or 0
+
+
+def get_key(workspace_id: uuid.UUID, key_id: uuid.UUID | str) -> ApiKey:
+    try:
+        key_id = uuid.UUID(str(key_id))
+    except ValueError:
+        raise NotFound("Key not found") from None
+    key = db.session.get(ApiKey, key_id)
+    if key is None or key.workspace_id != workspace_id:
+        raise NotFound("Key not found")
+    return key
+
+
+# -- changes ------------------------------------------------------------------------------
+
+
+def _require_manager(workspace_id: uuid.UUID, actor_id: uuid.UUID, plan: str) -> None:
+    member = workspaces.membership(actor_id, workspace_id)
+    if not workspaces.can_manage_keys(member.role if member else None, plan):
+        raise Forbidden("Only owners and admins of a paid workspace can manage API keys.")
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key: ApiKey
+    clear: str  # shown once, in the reveal; never stored
+
+
+def create_key(
+    workspace_id: uuid.UUID, actor_id: uuid.UUID, name: str, ip: str | None = None
+) -> CreatedKey:
+    """Name rules, the gate, the 10-key cap and the audit event, in one transaction.
+
+    The workspace row is locked first, so concurrent creates count one after another and the
+    cap holds however many race.
+    """
+    name = clean_name(name)
+    try:
+        ws = workspaces.lock_workspace(workspace_id)
+        _require_manager(workspace_id, actor_id, ws.plan)
+        if count_active(workspace_id) >= MAX_ACTIVE_KEYS:
+            raise DomainError(
+                f"This workspace already has {MAX_ACTIVE_KEYS} active keys, the limit. "
+                "Revoke a key to create another.",
+                field="name",
+            )
+        clear = generate_key()
+        key = ApiKey(
+            workspace_id=workspace_id,
+            created_by_id=actor_id,
+            name=name,
+            prefix=display_prefix(clear),
+            key_hash=hash_key(clear),
+            created_at=utcnow(),
+        )
+        db.session.add(key)
+        db.session.flush()
+        audit.record(
+            workspace_id=workspace_id,
+            actor_id=actor_id,
+            action="api_key.created",
+            target_type="api_key",
+            target_id=key.id,
+            target_label=f"{key.name} ({key.prefix})",
+            ip=ip,
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return CreatedKey(key=key, clear=clear)
+
+
+def revoke_key(
+    workspace_id: uuid.UUID, key_id: uuid.UUID | str, actor_id: uuid.UUID, ip: str | None = None
+) -> ApiKey:
+    """Idempotent: revoking a revoked key changes nothing and records nothing."""
+    try:
+        ws = workspaces.lock_workspace(workspace_id)
+        _require_manager(workspace_id, actor_id, ws.plan)
+        key = get_key(workspace_id, key_id)
+        if key.revoked_at is None:
+            _mark_revoked(key, actor_id, reason=None, ip=ip)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return key
+
+
+def revoke_keys_of_creator(
+    workspace_id: uuid.UUID, user_id: uuid.UUID, actor_id: uuid.UUID, reason: str, ip=None
+) -> list[ApiKey]:
+    """Part of a caller's transaction (member removal): no commit here."""
+    keys = list(
+        db.session.scalars(
+            select(ApiKey).where(
+                ApiKey.workspace_id == workspace_id,
+                ApiKey.created_by_id == user_id,
+                ApiKey.revoked_at.is_(None),
+            )
+        )
+    )
+    for key in keys:
+        _mark_revoked(key, actor_id, reason=reason, ip=ip)
+    return keys
+
+
+def _mark_revoked(key: ApiKey, actor_id: uuid.UUID, reason: str | None, ip: str | None) -> None:
+    key.revoked_at = utcnow()
+    key.revoked_by_id = actor_id
+    key.revoked_reason = reason
+    audit.record(
+        workspace_id=key.workspace_id,
+        actor_id=actor_id,
+        action="api_key.revoked",
+        target_type="api_key",
+        target_id=key.id,
+        target_label=f"{key.name} ({key.prefix})",
+        detail=reason or "",
+        ip=ip,
+    )

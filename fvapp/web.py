@@ -1,0 +1,141 @@
+"""Helpers shared by the browser blueprints: HTMX page-or-fragment, server-driven UI events,
+and the signed-in user's current workspace."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flask import abort, g, render_template, request, session
+from flask_login import current_user
+
+from .models import Membership, Workspace
+from .services import workspaces
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def page_or_fragment(page: str, fragment: str, status: int = 200, /, **context):
+    """The same URL answers a whole page, or only its fragment when HTMX asks (Vary set)."""
+    template = fragment if is_htmx() else page
+    return render_template(template, **context), status
+
+
+def hx(response, *, trigger: dict | str | None = None, retarget=None, reswap=None):
+    """Let the server drive the UI: one place that writes HX-* response headers."""
+    if trigger:
+        response.headers["HX-Trigger"] = (
+            json.dumps(trigger) if isinstance(trigger, dict) else trigger
+        )
+    if retarget:
+        response.headers["HX-Retarget"] = retarget
+    if reswap:
+        response.headers["HX-Reswap"] = reswap
+    return response
+
+
+def client_ip() -> str | None:
+    return request.remote_addr
+
+
+@dataclass(frozen=True)
+class Context:
+    membership: Membership
+    workspace: Workspace
+    memberships: list[Membership]
+
+    @property
+    def role(self) -> str:
+        return self.membership.role
+
+    @property
+    def plan(self) -> str:
+        return self.workspace.plan
+
+
+def current_context() -> Context | None:
+    """The signed-in user's workspace: the one chosen in the switcher, else their first."""
+    if "fv_context" in g:
+        return g.fv_context
+    ctx = None
+    if current_user.is_authenticated:
+        memberships = workspaces.memberships_of(current_user.id)
+        chosen = session.get("workspace_id")
+        member = next((m for m in memberships if m.workspace_id.hex == chosen), None)
+        member = member or (memberships[0] if memberships else None)
+        if member is not None:
+            ctx = Context(membership=member, workspace=member.workspace, memberships=memberships)
+    g.fv_context = ctx
+    return ctx
+
+
+def require_context() -> Context:
+    ctx = current_context()
+    if ctx is None:
+        abort(403, "You are not a member of any workspace yet. Ask an owner to add you.")
+    return ctx
+
+
+def choose_workspace(workspace_id: str) -> bool:
+    try:
+        wanted = uuid.UUID(workspace_id)
+    except (ValueError, TypeError):
+        return False
+    if workspaces.membership(current_user.id, wanted) is None:
+        return False
+    session["workspace_id"] = wanted.hex
+    g.pop("fv_context", None)
+    return True
+
+
+# -- template helpers ---------------------------------------------------------------------
+
+EVENT_TEXT = {
+    "api_key.created": "created API key {label}",
+    "api_key.revoked": "revoked API key {label}",
+    "member.added": "added {label}",
+    "member.role_changed": "changed the role of {label}",
+    "member.removed": "removed {label}",
+    "plan.changed": "changed the plan",
+    "workspace.renamed": "renamed the workspace to {label}",
+}
+
+
+def describe_event(event) -> str:
+    text = EVENT_TEXT.get(event.action, event.action).format(label=event.target_label)
+    return f"{text[0].upper()}{text[1:]}" + (f" ({event.detail})" if event.detail else "")
+
+
+def ago(dt: datetime | None, now: datetime | None = None) -> str:
+    if dt is None:
+        return "Never"
+    seconds = int(((now or datetime.now(UTC)) - dt).total_seconds())
+    if seconds < 45:
+        return "just now"
+    for unit, size in (("year", 31_536_000), ("month", 2_592_000), ("day", 86_400),
+                       ("hour", 3_600), ("minute", 60)):
+        if seconds >= size:
+            n = round(seconds / size) if unit == "minute" else seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"
+
+
+def register(app) -> None:
+    from .api.envelope import iso
+
+    app.add_template_filter(iso, "iso")
+    app.add_template_filter(ago, "ago")
+    app.add_template_filter(describe_event, "describe_event")
+    app.add_template_filter(
+        lambda dt: dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if dt else "", "utc"
+    )
+
+    @app.context_processor
+    def _context():
+        ctx = current_context() if request.endpoint and request.endpoint != "static" else None
+        sections = workspaces.settings_sections(ctx.role, ctx.plan) if ctx else []
+        return {"ctx": ctx, "settings_sections": sections}

@@ -1,0 +1,69 @@
+// ForceVue: the few lines of behaviour htmx does not cover. No inline script, no eval (CSP).
+(function () {
+  "use strict";
+
+  var lastFocus = null;
+
+  // A dialog swapped in by htmx opens as a modal; focus moves into it (the first [autofocus]
+  // control, else the first button) and returns where it came from when it closes.
+  function openDialogs(root) {
+    var dialogs = root.querySelectorAll ? root.querySelectorAll("dialog[data-open]") : [];
+    dialogs.forEach(function (dialog) {
+      if (!dialog.open) {
+        if (!lastFocus) { lastFocus = document.activeElement; }
+        dialog.showModal();
+        dialog.addEventListener("close", function () {
+          var host = dialog.closest("#dialog-host");
+          dialog.remove();
+          if (host) { host.innerHTML = ""; }
+          if (lastFocus && document.contains(lastFocus)) { lastFocus.focus(); }
+          lastFocus = null;
+        });
+      }
+      var target = dialog.querySelector("[autofocus]") || dialog.querySelector("input, button");
+      if (target) { target.focus(); }
+    });
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail && event.detail.elt;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-opens-dialog")) { lastFocus = elt; }
+  });
+  document.addEventListener("htmx:afterSwap", function (event) { openDialogs(event.detail.target); });
+  document.addEventListener("DOMContentLoaded", function () { openDialogs(document); });
+
+  // Server says "closeDialog" (HX-Trigger) → close whatever dialog is open.
+  document.body && document.body.addEventListener("closeDialog", closeAll);
+  document.addEventListener("closeDialog", closeAll);
+  function closeAll() {
+    document.querySelectorAll("dialog[open]").forEach(function (d) { d.close(); });
+  }
+
+  document.addEventListener("click", function (event) {
+    var closer = event.target.closest("[data-close-dialog]");
+    if (closer) {
+      var dialog = closer.closest("dialog");
+      if (dialog && dialog.open) {
+        event.preventDefault();
+        dialog.close();
+      }
+      return;
+    }
+    var copy = event.target.closest("[data-copy-target]");
+    if (copy) {
+      var source = document.getElementById(copy.getAttribute("data-copy-target"));
+      if (!source || !navigator.clipboard) { return; }
+      navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+        var label = copy.querySelector("[data-copy-label]") || copy;
+        label.textContent = "Copied";
+        copy.setAttribute("aria-live", "polite");
+        setTimeout(function () { label.textContent = "Copy"; }, 2500);
+      });
+    }
+  });
+
+  // Buttons that are only useful with JavaScript (Copy) are hidden until it runs.
+  document.addEventListener("DOMContentLoaded", function () {
+    document.documentElement.classList.add("js");
+  });
+})();

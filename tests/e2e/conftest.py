@@ -1,0 +1,121 @@
+"""Browser tests: Debian's Chromium driven by Playwright against a live server on localhost.
+
+A missing browser skips these tests on a developer's machine and fails them when
+FVAPP_REQUIRE_BROWSER is set (CI sets it): in CI they must run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}
+
+CSP_PROBE = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', function (e) {
+  window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI);
+});
+"""
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        message = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
+        if os.environ.get("FVAPP_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(app_factory, demo):
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server_app = app_factory()
+    server = make_server("127.0.0.1", 0, server_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+class Watch:
+    """Console errors and CSP violations seen by a page."""
+
+    def __init__(self, page):
+        self.page = page
+        self.console_errors: list[str] = []
+        page.add_init_script(CSP_PROBE)
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.console_errors.append(f"pageerror: {exc}"))
+
+    def _console(self, message):
+        if message.type != "error":
+            return
+        text = message.text
+        # Chromium logs every 4xx fetch (a 422 validation answer, say) as a console error.
+        if "Failed to load resource: the server responded with a status of 4" in text:
+            return
+        self.console_errors.append(text)
+
+    def csp_violations(self) -> list[str]:
+        try:
+            return self.page.evaluate("window.__cspViolations || []")
+        except Exception:  # page closed or navigating
+            return []
+
+    def assert_clean(self):
+        assert self.console_errors == []
+        assert self.csp_violations() == []
+        assert not [e for e in self.console_errors if "Content Security Policy" in e]
+
+
+@pytest.fixture
+def page_factory(chromium, live_server):
+    contexts = []
+
+    def factory(viewport=None):
+        context = chromium.new_context(
+            base_url=live_server, viewport=viewport or DESKTOP, locale="en-US"
+        )
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        return page, Watch(page)
+
+    yield factory
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def login(page, email, password="correct-horse-battery"):
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")

@@ -1,0 +1,79 @@
+"""CLI of SPEC §6."""
+
+from sqlalchemy import func, select
+
+from fvapp.extensions import db
+from fvapp.models import Membership, User, Workspace
+from fvapp.services import accounts
+
+
+def _table():
+    rows = db.session.execute(
+        select(Workspace.name, Workspace.plan, User.email, Membership.role)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .join(User, User.id == Membership.user_id)
+    ).all()
+    return sorted(tuple(r) for r in rows)
+
+
+EXPECTED = sorted([
+    ("Acme Analytics", "pro", "ava@acme.test", "owner"),
+    ("Acme Analytics", "pro", "adam@acme.test", "admin"),
+    ("Acme Analytics", "pro", "mia@acme.test", "member"),
+    ("Fox Free", "free", "fred@fox.test", "owner"),
+    ("Fox Free", "free", "adam@acme.test", "admin"),
+])
+
+
+def test_seed_demo_creates_exactly_the_demo_table_and_is_idempotent(runner):
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    assert "correct-horse-battery" in first.output
+    assert _table() == EXPECTED
+    second = runner.invoke(args=["seed-demo"])
+    assert second.exit_code == 0
+    assert _table() == EXPECTED
+    assert db.session.scalar(select(func.count()).select_from(User)) == 4
+    names = {u.email: u.name for u in db.session.scalars(select(User))}
+    assert names["ava@acme.test"] == "Ava Owner" and names["fred@fox.test"] == "Fred Free"
+    assert accounts.authenticate("mia@acme.test", "correct-horse-battery") is not None
+
+
+def test_create_user_prompts_for_the_password(runner):
+    result = runner.invoke(
+        args=["create-user", "New@Person.test", "--name", "New Person"],
+        input="a-long-password-1\na-long-password-1\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert accounts.authenticate("new@person.test", "a-long-password-1").name == "New Person"
+
+
+def test_create_user_errors_are_clear(runner, demo):
+    result = runner.invoke(
+        args=["create-user", "ava@acme.test", "--name", "Dup"], input="a-long-password-1\n" * 2
+    )
+    assert result.exit_code != 0 and "already exists" in result.output
+    result = runner.invoke(
+        args=["create-user", "long@x.test", "--name", "L"], input=("p" * 73 + "\n") * 2
+    )
+    assert result.exit_code != 0 and "at most 72 bytes" in result.output
+
+
+def test_set_plan_by_name_and_id(runner, demo):
+    result = runner.invoke(args=["set-plan", "Fox Free", "team"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert demo.fox.plan == "team"
+    result = runner.invoke(args=["set-plan", str(demo.fox.id), "internal"])
+    assert result.exit_code == 0
+    db.session.expire_all()
+    assert demo.fox.plan == "internal"
+
+
+def test_set_plan_errors(runner, demo):
+    result = runner.invoke(args=["set-plan", "Nope Inc", "pro"])
+    assert result.exit_code != 0 and "No workspace" in result.output
+    result = runner.invoke(args=["set-plan", "Fox Free", "gold"])
+    assert result.exit_code != 0 and "Unknown plan" in result.output
+    db.session.expire_all()
+    assert demo.fox.plan == "free"

@@ -1,0 +1,3 @@
+from fvapp import create_app
+
+app = create_app()
