@@ -29,7 +29,8 @@
     var elt = event.detail && event.detail.elt;
     if (elt && elt.hasAttribute && elt.hasAttribute("data-opens-dialog")) { lastFocus = elt; }
   });
-  document.addEventListener("htmx:afterSwap", function (event) { openDialogs(event.detail.target); });
+  // Whatever was swapped (a dialog into #dialog-host, or a 422 re-render of one), open it.
+  document.addEventListener("htmx:afterSwap", function () { openDialogs(document); });
   document.addEventListener("DOMContentLoaded", function () { openDialogs(document); });
 
   // Server says "closeDialog" (HX-Trigger) → close whatever dialog is open.
