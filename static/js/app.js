@@ -19,9 +19,9 @@
           if (lastFocus && document.contains(lastFocus)) { lastFocus.focus(); }
           lastFocus = null;
         });
+        var target = dialog.querySelector("[autofocus]") || dialog.querySelector("input, button");
+        if (target) { target.focus(); }
       }
-      var target = dialog.querySelector("[autofocus]") || dialog.querySelector("input, button");
-      if (target) { target.focus(); }
     });
   }
 
