@@ -13,9 +13,7 @@
         if (!lastFocus) { lastFocus = document.activeElement; }
         dialog.showModal();
         dialog.addEventListener("close", function () {
-          var host = dialog.closest("#dialog-host");
           dialog.remove();
-          if (host) { host.innerHTML = ""; }
           if (lastFocus && document.contains(lastFocus)) { lastFocus.focus(); }
           lastFocus = null;
         });
