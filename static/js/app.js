@@ -17,7 +17,8 @@
           if (lastFocus && document.contains(lastFocus)) { lastFocus.focus(); }
           lastFocus = null;
         });
-        var target = dialog.querySelector("[autofocus]") || dialog.querySelector("input, button");
+        var target = dialog.querySelector("[autofocus]") ||
+          dialog.querySelector("input:not([type=hidden]), select, textarea, a[href], button");
         if (target) { target.focus(); }
       }
     });
