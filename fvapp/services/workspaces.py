@@ -216,3 +216,45 @@ def plan_info(plan: str) -> PlanInfo:
 def offered_plans(current: str) -> list[PlanInfo]:
     """Plans people can choose; Internal is shown only where an operator has set it."""
     return [p for p in PLAN_CATALOG if p.key != "internal" or current == "internal"]
+
+
+SELF_SERVE_PLANS = ("free", "pro", "team", "consultant")
+
+
+def change_plan(workspace_id: uuid.UUID, actor_id: uuid.UUID, plan: str, ip=None) -> Workspace:
+    """An owner changes the plan in Settings → Subscription (Internal is for operators)."""
+    if plan not in SELF_SERVE_PLANS:
+        raise DomainError("Choose Free, Pro, Team or Consultant.", field="plan")
+    member = membership(actor_id, workspace_id)
+    if member is None or not can_change_plan(member.role):
+        raise DomainError("Only the workspace owner can change the plan.", field="plan")
+    return set_plan(workspace_id, plan, actor_id, ip=ip)
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """What a plan change does to API keys, said before it happens."""
+
+    current: PlanInfo
+    target: PlanInfo
+    active_keys: int
+
+    @property
+    def loses_api(self) -> bool:
+        return plan_has_api_access(self.current.key) and not plan_has_api_access(self.target.key)
+
+    @property
+    def regains_api(self) -> bool:
+        return not plan_has_api_access(self.current.key) and plan_has_api_access(self.target.key)
+
+
+def last_plan_change(workspace_id: uuid.UUID):
+    from ..models import AuditEvent
+
+    stmt = (
+        select(AuditEvent)
+        .where(AuditEvent.workspace_id == workspace_id, AuditEvent.action == "plan.changed")
+        .order_by(AuditEvent.created_at.desc())
+        .limit(1)
+    )
+    return db.session.scalar(stmt)

@@ -1,16 +1,175 @@
+"""Settings → Members: everyone sees the list; owners and admins add, change roles, remove."""
+
+from flask import abort, flash, make_response, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, RadioField, SelectField
+
+from ..models import ROLES
+from ..services import members as members_service
 from ..services import workspaces
-from ..web import page_or_fragment
+from ..services.errors import DomainError, NotFound
+from ..web import client_ip, hx, is_htmx, page_or_fragment
 from . import bp, gate
+
+ROLE_HELP = {
+    "owner": "Everything, including the plan and other owners.",
+    "admin": "Manages members and API keys; cannot change owners or the plan.",
+    "member": "Uses the app; does not see API keys.",
+}
+
+
+def _role_choices(actor_role: str):
+    """Admins cannot hand out the owner role."""
+    return [(r, r.capitalize()) for r in ROLES if r != "owner" or actor_role == "owner"]
+
+
+class AddMemberForm(FlaskForm):
+    email = EmailField("Email", render_kw={"placeholder": "name@company.com", "maxlength": 254})
+    role = SelectField("Role", validate_choice=False)
+
+
+class RoleForm(FlaskForm):
+    role = RadioField("Role", validate_choice=False)
+
+
+def _manager(ctx) -> bool:
+    return workspaces.can_manage_members(ctx.role)
+
+
+def _member_or_404(ctx, membership_id):
+    try:
+        return members_service.get_member(ctx.workspace.id, membership_id)
+    except NotFound:
+        abort(404)
+
+
+def _add_form(ctx, formdata=None) -> AddMemberForm:
+    form = AddMemberForm() if formdata else AddMemberForm(formdata=None, role="member")
+    form.role.choices = _role_choices(ctx.role)
+    return form
+
+
+def _section(ctx, add_form=None, status=200, notice=None):
+    return page_or_fragment(
+        "settings/members.html", "settings/_members.html", status,
+        rows=members_service.list_members(ctx.workspace.id),
+        can_manage=_manager(ctx),
+        add_form=add_form or _add_form(ctx),
+        notice=notice,
+    )
+
+
+def _dialog(template, status=200, **context):
+    """The dialog for HTMX; the same content as a page of its own without JavaScript."""
+    if is_htmx():
+        return render_template(template, as_page=False, **context), status
+    return render_template("settings/dialog_page.html", dialog_template=template,
+                           as_page=True, **context), status
+
+
+def _done(ctx, message, target="#members"):
+    """After a change: close any dialog and refresh the members section in place."""
+    if is_htmx():
+        body, status = _section(ctx, notice=message)
+        return hx(make_response(body, status), trigger={"closeDialog": True},
+                  retarget=target, reswap="outerHTML")
+    flash(message, "success")
+    return redirect(url_for("settings.members"), code=303)
 
 
 @bp.route("/members")
 def members():
-    ctx = gate(lambda c: True)
-    rows = sorted(
-        ctx.workspace.memberships,
-        key=lambda m: (("owner", "admin", "member").index(m.role), m.user.name.lower()),
+    return _section(gate(lambda c: True))
+
+
+@bp.route("/members", methods=["POST"])
+def add_member():
+    ctx = gate(_manager)
+    form = _add_form(ctx, formdata=True)
+    try:
+        member = members_service.add_member(
+            ctx.workspace.id, current_user.id, form.email.data, form.role.data, ip=client_ip()
+        )
+    except DomainError as err:
+        getattr(form, err.field or "email").errors = [err.message]
+        return _section(ctx, form, 422)
+    return _done(ctx, f"{member.user.name} was added as {member.role}.")
+
+
+# -- change role --------------------------------------------------------------------------
+
+
+def _role_dialog(ctx, target, form, status=200):
+    form.role.choices = _role_choices(ctx.role)
+    blocked = target.role == "owner" and ctx.role != "owner"
+    return _dialog("settings/_member_role_dialog.html", status, target=target, form=form,
+                   role_help=ROLE_HELP,
+                   refusal="Only an owner can change an owner's role." if blocked else None)
+
+
+@bp.route("/members/<membership_id>/role", methods=["GET"])
+def role_dialog(membership_id):
+    ctx = gate(_manager)
+    target = _member_or_404(ctx, membership_id)
+    return _role_dialog(ctx, target, RoleForm(formdata=None, role=target.role))
+
+
+@bp.route("/members/<membership_id>/role", methods=["POST"])
+def change_role(membership_id):
+    ctx = gate(_manager)
+    target = _member_or_404(ctx, membership_id)
+    form = RoleForm()
+    try:
+        members_service.change_role(
+            ctx.workspace.id, current_user.id, target.id, form.role.data, ip=client_ip()
+        )
+    except DomainError as err:
+        form.role.errors = [err.message]
+        return _role_dialog(ctx, target, form, 422)
+    return _done(ctx, f"{target.user.name} is now {target.role}.")
+
+
+# -- remove -------------------------------------------------------------------------------
+
+
+def _remove_dialog(ctx, target, error=None, status=200):
+    refusal = members_service.refusal_to_remove(
+        ctx.membership, target, members_service.owner_count(ctx.workspace.id)
     )
-    return page_or_fragment(
-        "settings/members.html", "settings/_members.html",
-        ctx=ctx, rows=rows, can_manage=workspaces.can_manage_members(ctx.role),
+    return _dialog(
+        "settings/_member_remove_dialog.html", status,
+        target=target, error=error, refusal=refusal,
+        keys=members_service.keys_that_stop(ctx.workspace.id, target.user_id),
+        is_self=target.user_id == current_user.id,
     )
+
+
+@bp.route("/members/<membership_id>/remove", methods=["GET"])
+def remove_dialog(membership_id):
+    ctx = gate(_manager)
+    return _remove_dialog(ctx, _member_or_404(ctx, membership_id))
+
+
+@bp.route("/members/<membership_id>/remove", methods=["POST"])
+def remove_member(membership_id):
+    ctx = gate(_manager)
+    target = _member_or_404(ctx, membership_id)
+    try:
+        removal = members_service.remove_member(
+            ctx.workspace.id, current_user.id, target.id, ip=client_ip()
+        )
+    except DomainError as err:
+        return _remove_dialog(ctx, target, error=err.message, status=422)
+    n = len(removal.revoked)
+    message = f"{removal.user.name} was removed" + (
+        f"; {n} API key{'s' if n != 1 else ''} revoked." if n else "."
+    )
+    if removal.user.id == current_user.id:  # they left the workspace: go somewhere still theirs
+        flash(message, "success")
+        if is_htmx():
+            response = make_response("", 200)
+            response.headers["HX-Redirect"] = url_for("app.dashboard")
+            return response
+        return redirect(url_for("app.dashboard"), code=303)
+    return _done(ctx, message)

@@ -1,15 +1,68 @@
-from ..services import workspaces
-from ..web import page_or_fragment
+"""Settings → Subscription: the owner changes the plan; everyone else reads it."""
+
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ..services import keys, workspaces
+from ..services.errors import DomainError
+from ..web import client_ip, is_htmx, page_or_fragment
 from . import bp, gate
+
+
+def _owner(ctx) -> bool:
+    return workspaces.can_change_plan(ctx.role)
+
+
+def _section(ctx, status=200, error=None):
+    return page_or_fragment(
+        "settings/subscription.html", "settings/_subscription.html", status,
+        plans=workspaces.offered_plans(ctx.plan),
+        current=workspaces.plan_info(ctx.plan),
+        can_change=_owner(ctx),
+        has_api=workspaces.plan_has_api_access(ctx.plan),
+        last_change=workspaces.last_plan_change(ctx.workspace.id),
+        error=error,
+    )
 
 
 @bp.route("/subscription")
 def subscription():
-    ctx = gate(lambda c: True)
-    return page_or_fragment(
-        "settings/subscription.html", "settings/_subscription.html",
-        ctx=ctx,
-        plans=workspaces.offered_plans(ctx.plan),
+    return _section(gate(lambda c: True))
+
+
+def _plan_change(ctx, plan: str) -> workspaces.PlanChange:
+    if plan not in workspaces.SELF_SERVE_PLANS:
+        abort(404)
+    return workspaces.PlanChange(
         current=workspaces.plan_info(ctx.plan),
-        can_change=workspaces.can_change_plan(ctx.role),
+        target=workspaces.plan_info(plan),
+        active_keys=keys.count_active(ctx.workspace.id),
     )
+
+
+@bp.route("/subscription/change")
+def plan_dialog():
+    ctx = gate(_owner)
+    change = _plan_change(ctx, request.args.get("plan", ""))
+    template = "settings/_plan_dialog.html"
+    if is_htmx():
+        return render_template(template, change=change, as_page=False)
+    return render_template("settings/dialog_page.html", dialog_template=template,
+                           change=change, as_page=True)
+
+
+@bp.route("/subscription", methods=["POST"])
+def change_plan():
+    ctx = gate(_owner)
+    plan = request.form.get("plan", "")
+    try:
+        ws = workspaces.change_plan(ctx.workspace.id, current_user.id, plan, ip=client_ip())
+    except DomainError as err:
+        return _section(ctx, 422, error=err.message)
+    flash(f"{ws.name} is now on the {workspaces.plan_info(ws.plan).label} plan.", "success")
+    # The plan changes the Settings navigation (API Keys): load the whole page again.
+    if is_htmx():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = url_for("settings.subscription")
+        return response
+    return redirect(url_for("settings.subscription"), code=303)
