@@ -29,6 +29,17 @@ KEY_PATTERN = re.compile(rf"^{KEY_PREFIX}[0-9A-Za-z]{{{BODY_LENGTH + CHECKSUM_LE
 REASON_CREATOR_REMOVED = "creator removed from workspace"
 
 
+class KeyLimitReached(DomainError):
+    """The workspace already holds MAX_ACTIVE_KEYS active keys: a fact about the workspace,
+    not about the name typed, so it names no field."""
+
+    def __init__(self):
+        super().__init__(
+            f"This workspace already has {MAX_ACTIVE_KEYS} active keys, the limit. "
+            "Revoke a key to create another."
+        )
+
+
 # -- format -------------------------------------------------------------------------------
 
 
@@ -137,11 +148,7 @@ def create_key(
         ws = workspaces.lock_workspace(workspace_id)
         _require_manager(workspace_id, actor_id, ws.plan)
         if count_active(workspace_id) >= MAX_ACTIVE_KEYS:
-            raise DomainError(
-                f"This workspace already has {MAX_ACTIVE_KEYS} active keys, the limit. "
-                "Revoke a key to create another.",
-                field="name",
-            )
+            raise KeyLimitReached()
         clear = generate_key()
         key = ApiKey(
             workspace_id=workspace_id,

@@ -2,10 +2,10 @@
 
 from collections.abc import Callable
 
-from flask import Blueprint, abort, redirect, url_for
+from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import login_required
 
-from ..web import Context, require_context
+from ..web import Context, is_htmx, require_context
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -22,6 +22,14 @@ def gate(allowed: Callable[[Context], bool]) -> Context:
     if not allowed(ctx):
         abort(404)
     return ctx
+
+
+def dialog_or_page(template: str, status: int = 200, /, **context):
+    """A dialog for htmx (into #dialog-host); without JavaScript the same content as a page."""
+    if is_htmx():
+        return render_template(template, as_page=False, **context), status
+    return render_template("settings/dialog_page.html", dialog_template=template, as_page=True,
+                           **context), status
 
 
 @bp.route("/")

@@ -1,15 +1,118 @@
-"""Settings → API Keys (built by the API Keys issue)."""
+"""Settings → API Keys: list, create (with the one-time reveal) and revoke (SPEC §3).
 
-from ..services import workspaces
-from ..web import page_or_fragment
-from . import bp, gate
+Every URL here answers 404 to anyone `can_manage_keys` says no to. With htmx the dialogs swap
+into #dialog-host; without JavaScript the same URLs answer whole pages and plain forms.
+"""
+
+from flask import abort, flash, make_response, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import StringField
+
+from ..services import keys, workspaces
+from ..services.errors import DomainError, Forbidden, NotFound
+from ..web import client_ip, hx, is_htmx, page_or_fragment
+from . import bp, dialog_or_page, gate
+
+KEYS_CHANGED = "keysChanged"  # the section listens for it (hx-trigger="keysChanged from:body")
+
+
+class KeyForm(FlaskForm):
+    # The service holds the rules (one place); maxlength and required only help the browser.
+    name = StringField(
+        "Name",
+        render_kw={"maxlength": keys.NAME_MAX, "placeholder": "CI pipeline", "required": True,
+                   "autocomplete": "off", "spellcheck": "false"},
+    )
 
 
 def _allowed(ctx) -> bool:
     return workspaces.can_manage_keys(ctx.role, ctx.plan)
 
 
+def _key_or_404(ctx, key_id):
+    try:
+        return keys.get_key(ctx.workspace.id, key_id)
+    except NotFound:
+        abort(404)
+
+
+def _section(ctx, status=200, notice=None):
+    return page_or_fragment(
+        "settings/api_keys.html", "settings/_api_keys.html", status, **_section_context(ctx, notice)
+    )
+
+
+def _section_context(ctx, notice=None) -> dict:
+    active = keys.count_active(ctx.workspace.id)
+    return {
+        "keys": keys.list_keys(ctx.workspace.id),
+        "active_count": active,
+        "max_keys": keys.MAX_ACTIVE_KEYS,
+        "at_cap": active >= keys.MAX_ACTIVE_KEYS,
+        "notice": notice,
+    }
+
+
+def _create_dialog(ctx, form, status=200):
+    return dialog_or_page(
+        "settings/_key_create_dialog.html", status, form=form, max_keys=keys.MAX_ACTIVE_KEYS,
+        at_cap=keys.count_active(ctx.workspace.id) >= keys.MAX_ACTIVE_KEYS,
+    )
+
+
 @bp.route("/api-keys")
 def api_keys():
+    return _section(gate(_allowed))
+
+
+@bp.route("/api-keys/new")
+def api_keys_new():
     ctx = gate(_allowed)
-    return page_or_fragment("settings/api_keys.html", "settings/_api_keys.html", ctx=ctx)
+    return _create_dialog(ctx, KeyForm(formdata=None))
+
+
+@bp.route("/api-keys", methods=["POST"])
+def api_keys_create():
+    ctx = gate(_allowed)
+    form = KeyForm()
+    try:
+        created = keys.create_key(ctx.workspace.id, current_user.id, form.name.data, ip=client_ip())
+    except Forbidden:
+        abort(404)
+    except DomainError as err:
+        if err.field:
+            getattr(form, err.field).errors = [err.message]
+        else:
+            form.form_errors.append(err.message)
+        return _create_dialog(ctx, form, 422)
+    # The only response that ever holds the clear key: a POST answer (never a URL, a redirect,
+    # the session or a flash), kept out of every cache and out of htmx's history snapshots.
+    body, status = dialog_or_page(
+        "settings/_key_reveal_dialog.html", key=created.key, clear=created.clear
+    )
+    response = make_response(body, status)
+    response.headers["Cache-Control"] = "no-store"
+    return hx(response, trigger=KEYS_CHANGED) if is_htmx() else response
+
+
+@bp.route("/api-keys/<key_id>/revoke")
+def api_keys_revoke_confirm(key_id):
+    ctx = gate(_allowed)
+    return dialog_or_page("settings/_key_revoke_dialog.html", key=_key_or_404(ctx, key_id))
+
+
+@bp.route("/api-keys/<key_id>/revoke", methods=["POST"])
+def api_keys_revoke(key_id):
+    ctx = gate(_allowed)
+    try:
+        key = keys.revoke_key(ctx.workspace.id, key_id, current_user.id, ip=client_ip())
+    except (NotFound, Forbidden):
+        abort(404)
+    message = f"“{key.name}” was revoked. Applications using it can no longer authenticate."
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(url_for("settings.api_keys"), code=303)
+    # Close the dialog and redraw the section in place, its notice taking the focus.
+    body = render_template("settings/_api_keys.html", **_section_context(ctx, notice=message))
+    return hx(make_response(body), trigger="closeDialog", retarget="#api-keys", reswap="outerHTML")

@@ -14,7 +14,7 @@
         dialog.showModal();
         dialog.addEventListener("close", function () {
           dialog.remove();
-          if (lastFocus && document.contains(lastFocus)) { lastFocus.focus(); }
+          returnFocus(lastFocus);
           lastFocus = null;
         });
         var target = dialog.querySelector("[autofocus]") ||
@@ -22,6 +22,17 @@
         if (target) { target.focus(); }
       }
     });
+  }
+
+  // Back to the opener; if a list refresh re-rendered it while the dialog was open, to its
+  // namesake by id; if that is gone or disabled, to <main>, never to nowhere.
+  function returnFocus(opener) {
+    if (opener && !document.contains(opener) && opener.id) { opener = document.getElementById(opener.id); }
+    if (opener && document.contains(opener)) { opener.focus(); }
+    if (document.activeElement === document.body) {
+      var main = document.getElementById("main");
+      if (main) { main.focus(); }
+    }
   }
 
   document.addEventListener("htmx:beforeRequest", function (event) {

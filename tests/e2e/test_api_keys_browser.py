@@ -1,0 +1,187 @@
+"""Settings → API Keys in Chromium, as a person uses it: create, copy, reveal once, revoke; the
+role and plan gates; the same actions with JavaScript off. Screenshots of every step."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from fvapp.extensions import db
+from fvapp.models import utcnow
+from fvapp.services import keys
+
+from .conftest import DESKTOP, PHONE, SCREENSHOTS, login
+
+KEY = re.compile(r"fvk_live_[0-9A-Za-z]{38}")
+STORAGE = "() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
+CONFIRM_TEXT = "Any application using it loses access on its next request. This cannot be undone."
+
+
+def screenshot(page, name, full_page=True):
+    """conftest.screenshot, but leaving the caret alone: hiding it injects a <style> that our
+    CSP blocks, which would count as a violation whenever a field has focus. Dialogs are shot
+    at viewport size, where their backdrop covers the page."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    if full_page:  # a sticky header lands mid-page in a full-page shot taken scrolled down
+        page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page, caret="initial")
+
+
+def seed_history(demo):
+    """A lived-in table: a key used three hours ago and one revoked yesterday."""
+    ava = demo.user("ava@acme.test")
+    used = keys.create_key(demo.acme.id, ava.id, "Nightly export").key
+    used.last_used_at = utcnow() - timedelta(hours=3)
+    db.session.commit()
+    old = keys.create_key(demo.acme.id, ava.id, "Old laptop script").key
+    keys.revoke_key(demo.acme.id, old.id, ava.id)
+
+
+def open_api_keys(page):
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("navigation", name="Settings").get_by_role("link", name="API Keys").click()
+    expect(page.get_by_role("heading", name="API keys")).to_be_visible()
+
+
+def assert_no_key_in_storage(page):
+    assert "fvk_live_" not in page.evaluate(STORAGE)
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_admin_creates_copies_and_revokes_a_key(page_factory, demo, backend, width):
+    seed_history(demo)
+    page, watch = page_factory(viewport=DESKTOP if width == "desktop" else PHONE)
+    shot = f"{width}-{backend}"
+    login(page, "adam@acme.test")
+    open_api_keys(page)
+    expect(page.get_by_text("1 of 10 active keys")).to_be_visible()
+    expect(page.get_by_role("heading", name="Security guidance")).to_be_visible()
+    screenshot(page, f"api-keys-page-{shot}")
+
+    # Esc closes the dialog and gives focus back to the button that opened it.
+    page.get_by_role("button", name="Create key").click()
+    dialog = page.get_by_role("dialog", name="Create API key")
+    expect(dialog.get_by_label("Name")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_role("button", name="Create key")).to_be_focused()
+
+    page.get_by_role("button", name="Create key").click()
+    expect(dialog.get_by_label("Name")).to_be_focused()
+    screenshot(page, f"api-keys-create-{shot}", full_page=False)
+    dialog.get_by_role("button", name="Create key").click()
+    expect(dialog.get_by_text("Give the key a name")).to_be_visible()
+    expect(dialog.get_by_label("Name")).to_be_focused()
+    screenshot(page, f"api-keys-create-error-{shot}", full_page=False)
+
+    dialog.get_by_label("Name").fill("CI pipeline")
+    dialog.get_by_role("button", name="Create key").click()
+    reveal = page.get_by_role("dialog", name="Copy your new key")
+    expect(reveal).to_contain_text("The key is shown only once")
+    full = reveal.locator("code").filter(has_text="fvk_live_").inner_text().strip()
+    assert KEY.fullmatch(full)
+    # The table behind the dialog has already redrawn: the new row, its prefix only.
+    expect(page.locator("#api-keys")).to_contain_text("2 of 10 active keys")
+    screenshot(page, f"api-keys-reveal-{shot}", full_page=False)
+
+    reveal.get_by_role("button", name="Copy").click()
+    expect(reveal.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == full
+    assert_no_key_in_storage(page)
+
+    reveal.get_by_role("button", name="Done").click()
+    expect(reveal).to_have_count(0)
+    expect(page.get_by_role("button", name="Create key")).to_be_focused()
+    row = page.get_by_role("row").filter(has_text="CI pipeline")
+    expect(row).to_contain_text(full[:13] + "…")
+    expect(row).to_contain_text("Never")
+    expect(row).to_contain_text("Active")
+    assert full not in page.content()
+    assert_no_key_in_storage(page)
+
+    page.reload()
+    expect(page.get_by_role("row").filter(has_text="CI pipeline")).to_contain_text(full[:13] + "…")
+    assert full not in page.content()
+    assert_no_key_in_storage(page)
+
+    page.get_by_role("button", name="Revoke CI pipeline").click()
+    confirm = page.get_by_role("alertdialog", name="Revoke “CI pipeline”?")
+    expect(confirm).to_contain_text(CONFIRM_TEXT)
+    expect(confirm.get_by_role("link", name="Cancel")).to_be_focused()
+    screenshot(page, f"api-keys-revoke-{shot}", full_page=False)
+    confirm.get_by_role("button", name="Revoke key").click()
+    expect(confirm).to_have_count(0)
+    expect(page.get_by_role("status")).to_contain_text("“CI pipeline” was revoked")
+    expect(page.get_by_role("status")).to_be_focused()
+    expect(row).to_contain_text("Revoked")
+    expect(row).to_contain_text("by Adam Admin")
+    expect(page.get_by_role("button", name="Revoke CI pipeline")).to_have_count(0)
+    expect(page.get_by_text("1 of 10 active keys")).to_be_visible()
+    screenshot(page, f"api-keys-after-revoke-{shot}")
+    assert_no_key_in_storage(page)
+    watch.assert_clean()
+
+
+def test_at_the_cap_create_key_is_disabled_with_its_reason(page_factory, demo, backend):
+    ava = demo.user("ava@acme.test")
+    for n in range(keys.MAX_ACTIVE_KEYS):
+        keys.create_key(demo.acme.id, ava.id, f"Service {n + 1}")
+    page, watch = page_factory()
+    login(page, "ava@acme.test")
+    open_api_keys(page)
+    expect(page.get_by_text("10 of 10 active keys")).to_be_visible()
+    expect(page.get_by_role("button", name="Create key")).to_be_disabled()
+    expect(page.get_by_text("Revoke a key to create another")).to_be_visible()
+    screenshot(page, f"api-keys-at-cap-desktop-{backend}")
+
+    # Revoking one frees a slot at once: the button comes back without a reload.
+    page.get_by_role("button", name="Revoke Service 1", exact=True).click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Revoke key").click()
+    expect(page.get_by_text("9 of 10 active keys")).to_be_visible()
+    expect(page.get_by_role("button", name="Create key")).to_be_enabled()
+    watch.assert_clean()
+
+
+@pytest.mark.parametrize("email", ["mia@acme.test", "fred@fox.test"])
+def test_members_and_free_workspaces_see_no_api_keys(page_factory, demo, email):
+    page, watch = page_factory()
+    login(page, email)
+    page.get_by_role("link", name="Settings").click()
+    nav = page.get_by_role("navigation", name="Settings")
+    expect(nav.get_by_role("link", name="Members")).to_be_visible()
+    expect(nav.get_by_role("link", name="API Keys")).to_have_count(0)
+    page.goto("/settings/api-keys")
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    watch.assert_clean()
+
+
+def test_without_javascript_the_same_actions_are_plain_forms(chromium, live_server, demo, backend):
+    context = chromium.new_context(base_url=live_server, viewport=DESKTOP, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        login(page, "adam@acme.test")
+        page.goto("/settings/api-keys")
+        page.get_by_role("button", name="Create key").click()
+        expect(page).to_have_url(re.compile(r"/settings/api-keys/new"))
+        page.get_by_role("button", name="Create key").click()
+        expect(page.get_by_text("Give the key a name")).to_be_visible()
+        page.get_by_label("Name").fill("CI pipeline")
+        page.get_by_role("button", name="Create key").click()
+        expect(page).to_have_url(re.compile(r"/settings/api-keys$"))  # a POST answer: no key in the URL
+        full = page.locator("code").filter(has_text="fvk_live_").inner_text().strip()
+        assert KEY.fullmatch(full)
+        expect(page.get_by_role("button", name="Copy")).to_be_hidden()  # needs JavaScript
+        screenshot(page, f"api-keys-reveal-nojs-desktop-{backend}")
+        page.get_by_role("link", name="Done").click()
+        expect(page.get_by_role("row").filter(has_text="CI pipeline")).to_contain_text(full[:13] + "…")
+        assert full not in page.content()
+
+        page.get_by_role("button", name="Revoke CI pipeline").click()
+        expect(page.get_by_role("heading", name="Revoke “CI pipeline”?")).to_be_visible()
+        page.get_by_role("button", name="Revoke key").click()
+        expect(page.get_by_text("“CI pipeline” was revoked")).to_be_visible()
+        expect(page.get_by_role("row").filter(has_text="CI pipeline")).to_contain_text("Revoked")
+        expect(page.get_by_role("button", name="Revoke CI pipeline")).to_have_count(0)
+    finally:
+        context.close()

@@ -1,0 +1,325 @@
+"""Settings → API Keys over HTTP: page or fragment, the create dialog and its 422, the one-time
+reveal, revoke, the role and plan gates (404 with nothing changed), CSRF, downgrade/upgrade."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from fvapp.extensions import db
+from fvapp.models import ApiKey, AuditEvent, utcnow
+from fvapp.services import keys, workspaces
+
+PAGE = "/settings/api-keys"
+NEW = "/settings/api-keys/new"
+KEY = re.compile(r"fvk_live_[0-9A-Za-z]{38}")
+CONFIRM = "Any application using it loses access on its next request. This cannot be undone."
+
+
+def revoke_url(key_id) -> str:
+    return f"/settings/api-keys/{key_id}/revoke"
+
+
+def state():
+    """Everything a request could change: every key's columns and every audit event."""
+    db.session.rollback()
+    db.session.expire_all()
+    rows = db.session.execute(sa.select(ApiKey.__table__).order_by(ApiKey.id)).all()
+    events = db.session.execute(sa.select(AuditEvent.__table__).order_by(AuditEvent.id)).all()
+    return [tuple(r) for r in rows], [tuple(e) for e in events]
+
+
+def revealed(response) -> str:
+    found = set(KEY.findall(response.text))
+    assert len(found) == 1, found
+    return found.pop()
+
+
+def make_key(demo, name="CI pipeline", email="ava@acme.test", workspace=None):
+    return keys.create_key((workspace or demo.acme).id, demo.user(email).id, name).key
+
+
+@pytest.fixture
+def adam(browser, demo):
+    browser.login("adam@acme.test")
+    return browser
+
+
+# -- page and fragment ------------------------------------------------------------------------
+
+
+def test_page_or_fragment_by_hx_request(adam):
+    page = adam.get(PAGE)
+    assert page.status_code == 200 and "<html" in page.text
+    assert 'id="api-keys"' in page.text and "0 of 10 active keys" in page.text
+    assert "Security guidance" in page.text and "Never commit a key to source control" in page.text
+    assert re.search(r'href="/settings/api-keys" aria-current="page">API Keys<', page.text)
+    assert "HX-Request" in page.headers.get("Vary", "")
+
+    fragment = adam.get(PAGE, htmx=True)
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    assert fragment.text.lstrip().startswith("<section") and 'id="api-keys"' in fragment.text
+    assert 'hx-trigger="keysChanged from:body"' in fragment.text
+    assert "Security guidance" not in fragment.text
+
+
+def test_the_create_dialog_is_a_dialog_for_htmx_and_a_page_without(adam):
+    dialog = adam.get(NEW, htmx=True)
+    assert dialog.status_code == 200 and "<html" not in dialog.text
+    assert re.search(r'<dialog[^>]*aria-labelledby="key-create-title"', dialog.text)
+    assert 'id="key-create-title"' in dialog.text and 'hx-post="/settings/api-keys"' in dialog.text
+    assert ">Name</label>" in dialog.text and "CI pipeline" in dialog.text
+
+    page = adam.get(NEW)
+    assert page.status_code == 200 and "<html" in page.text and "<dialog" not in page.text
+    assert '<form method="post" action="/settings/api-keys"' in page.text
+    assert 'name="csrf_token"' in page.text
+
+
+def test_the_table_shows_who_when_last_used_and_status(adam, demo):
+    used = make_key(demo, "Nightly export")
+    used.last_used_at = utcnow() - timedelta(minutes=3)
+    db.session.commit()
+    idle = make_key(demo, "Idle key", email="adam@acme.test")
+    keys.revoke_keys_of_creator(demo.acme.id, demo.user("adam@acme.test").id,
+                                demo.user("ava@acme.test").id, keys.REASON_CREATOR_REMOVED)
+    db.session.commit()
+    text = adam.get(PAGE, htmx=True).text
+    assert "1 of 10 active keys" in text
+    assert used.prefix in text and idle.prefix in text
+    assert re.search(r'<time datetime="[^"]+Z" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC">3 minutes ago</time>',
+                     text)
+    assert ">Never<" in text and "by Ava Owner" in text and "by Adam Admin" in text
+    assert "Revoked" in text and "Reason: creator removed from workspace" in text
+    assert text.index("Nightly export") < text.index("Idle key")  # active first
+    assert 'aria-label="Revoke Nightly export"' in text
+    assert 'aria-label="Revoke Idle key"' not in text  # revoked keys have no revoke button
+
+
+# -- create and the one-time reveal ---------------------------------------------------------
+
+
+def test_create_reveals_the_key_once_and_never_again(adam, demo, caplog):
+    caplog.set_level(logging.DEBUG)
+    response = adam.post(PAGE, {"name": "CI pipeline"}, htmx=True)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "keysChanged" in response.headers["HX-Trigger"]
+    assert "Location" not in response.headers
+    clear = revealed(response)
+    assert '<dialog' in response.text and 'hx-history="false"' in response.text
+    assert "The key is shown only once" in response.text
+    assert 'data-copy-target="new-key"' in response.text and ">Done<" in response.text
+
+    key = db.session.scalar(sa.select(ApiKey))
+    assert key.name == "CI pipeline" and key.created_by_id == demo.user("adam@acme.test").id
+    assert key.key_hash == hashlib.sha256(clear.encode()).hexdigest()
+    assert key.prefix == clear[:13] + "…"
+
+    body = clear[9:41]
+    for later in (adam.get(PAGE), adam.get(PAGE, htmx=True), adam.get(NEW), adam.get(NEW, htmx=True),
+                  adam.get(revoke_url(key.id)), adam.get(revoke_url(key.id), htmx=True),
+                  adam.get("/settings/activity"), adam.get("/")):
+        assert later.status_code == 200
+        assert clear not in later.text and body not in later.text
+    assert key.prefix in adam.get(PAGE).text
+    with adam.client.session_transaction() as session:
+        assert body not in repr(dict(session))
+    assert body not in caplog.text
+
+
+def test_create_without_javascript_answers_the_reveal_page(adam):
+    response = adam.post(PAGE, {"name": "CI pipeline"})
+    assert response.status_code == 200 and "<html" in response.text and "<dialog" not in response.text
+    assert response.headers["Cache-Control"] == "no-store" and "HX-Trigger" not in response.headers
+    clear = revealed(response)
+    assert '<a class="btn btn-primary" href="/settings/api-keys">Done</a>' in response.text
+    after = adam.get(PAGE)
+    assert clear not in after.text and clear[:13] + "…" in after.text
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("", "Give the key a name"), ("   ", "Give the key a name"), ("x" * 101, "at most 100 characters")],
+)
+def test_bad_names_rerender_the_dialog_with_422_and_create_nothing(adam, htmx, name, message):
+    response = adam.post(PAGE, {"name": name}, htmx=htmx)
+    assert response.status_code == 422
+    assert message in response.text and 'aria-invalid="true"' in response.text
+    assert ("<dialog" in response.text) is htmx and ("<html" in response.text) is not htmx
+    assert "HX-Trigger" not in response.headers
+    assert not KEY.search(response.text)
+    assert state() == ([], [])
+    if len(name) > 100:
+        assert f'value="{name}"' in response.text  # what was typed comes back to be fixed
+
+
+def test_html_in_a_name_is_shown_escaped(adam, demo):
+    name = '<script>alert("x")</script>'
+    adam.post(PAGE, {"name": name}, htmx=True)
+    key = db.session.scalar(sa.select(ApiKey))
+    assert key.name == name
+    for response in (adam.get(PAGE), adam.get(revoke_url(key.id), htmx=True)):
+        assert "&lt;script&gt;alert(" in response.text and "<script>alert(" not in response.text
+
+
+def test_at_the_cap_the_button_is_disabled_and_the_server_refuses(adam, demo):
+    for n in range(keys.MAX_ACTIVE_KEYS):
+        make_key(demo, f"Service {n}")
+    page = adam.get(PAGE).text
+    assert "10 of 10 active keys" in page and "Revoke a key to create another" in page
+    assert re.search(r'<button[^>]*id="create-key"[^>]*\sdisabled[\s>]', page)
+    dialog = adam.get(NEW, htmx=True).text
+    assert "Revoke a key to create another" in dialog and re.search(r'<button type="submit"[^>]*disabled', dialog)
+
+    before = state()
+    response = adam.post(PAGE, {"name": "Eleventh"}, htmx=True)
+    assert response.status_code == 422 and "<dialog" in response.text
+    assert "already has 10 active keys" in response.text and "Revoke a key to create another" in response.text
+    assert state() == before
+
+
+# -- revoke -------------------------------------------------------------------------------------
+
+
+def test_revoke_through_the_confirmation_updates_the_row_in_place(adam, demo):
+    key = make_key(demo)
+    confirm = adam.get(revoke_url(key.id), htmx=True)
+    assert confirm.status_code == 200 and "<html" not in confirm.text
+    assert re.search(r'<dialog[^>]*aria-labelledby="key-revoke-title"[^>]*role="alertdialog"', confirm.text)
+    assert "Revoke “CI pipeline”?" in confirm.text and CONFIRM in confirm.text
+    assert ">Revoke key</button>" in confirm.text and ">Cancel</a>" in confirm.text
+
+    response = adam.post(revoke_url(key.id), htmx=True)
+    assert response.status_code == 200
+    assert "closeDialog" in response.headers["HX-Trigger"]
+    assert response.headers["HX-Retarget"] == "#api-keys" and response.headers["HX-Reswap"] == "outerHTML"
+    assert response.text.lstrip().startswith("<section") and "“CI pipeline” was revoked" in response.text
+    assert "Revoked" in response.text and "by Adam Admin" in response.text
+    assert 'aria-label="Revoke CI pipeline"' not in response.text
+    db.session.expire_all()
+    revoked = db.session.get(ApiKey, key.id)
+    assert revoked.revoked_at is not None and revoked.revoked_by_id == demo.user("adam@acme.test").id
+
+    again = adam.post(revoke_url(key.id), htmx=True)  # idempotent
+    assert again.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(ApiKey, key.id).revoked_at == revoked.revoked_at
+    actions = db.session.scalars(sa.select(AuditEvent.action)).all()
+    assert sorted(actions) == ["api_key.created", "api_key.revoked"]
+
+
+def test_revoke_without_javascript_is_a_page_and_a_redirect(adam, demo):
+    key = make_key(demo)
+    page = adam.get(revoke_url(key.id))
+    assert "<html" in page.text and "<dialog" not in page.text and "Revoke “CI pipeline”?" in page.text
+    assert f'<form method="post" action="{revoke_url(key.id)}"' in page.text
+    response = adam.post(revoke_url(key.id))
+    assert response.status_code == 303 and response.headers["Location"].endswith(PAGE)
+    after = adam.get(PAGE).text
+    assert "“CI pipeline” was revoked" in after and "Revoked" in after
+    assert 'aria-label="Revoke CI pipeline"' not in after
+
+
+def test_another_workspaces_key_is_a_404(adam, demo):
+    workspaces.set_plan(demo.fox.id, "pro", actor_id=None)
+    theirs = make_key(demo, "Fox key", email="fred@fox.test", workspace=demo.fox)
+    before = state()
+    for key_id in (theirs.id, "not-a-uuid", "00000000-0000-0000-0000-000000000000"):
+        assert adam.get(revoke_url(key_id), htmx=True).status_code == 404
+        assert adam.post(revoke_url(key_id), htmx=True).status_code == 404
+        assert adam.post(revoke_url(key_id)).status_code == 404
+    assert state() == before
+
+
+# -- gates ----------------------------------------------------------------------------------------
+
+
+def section_requests(key_id):
+    """Every URL of the section, as htmx and as a plain browser would send it."""
+    for htmx in (True, False):
+        yield "get", PAGE, htmx
+        yield "get", NEW, htmx
+        yield "post", PAGE, htmx
+        yield "get", revoke_url(key_id), htmx
+        yield "post", revoke_url(key_id), htmx
+
+
+@pytest.mark.parametrize(
+    ("email", "switch_to_fox"),
+    [("mia@acme.test", False), ("fred@fox.test", False), ("adam@acme.test", True)],
+    ids=["member", "free-owner", "free-admin"],
+)
+def test_members_and_free_workspaces_get_404_everywhere_and_nothing_changes(
+    browser, demo, email, switch_to_fox
+):
+    workspaces.set_plan(demo.fox.id, "pro", actor_id=None)
+    fox_key = make_key(demo, "Made before the downgrade", email="fred@fox.test", workspace=demo.fox)
+    workspaces.set_plan(demo.fox.id, "free", actor_id=None)
+    acme_key = make_key(demo)
+    key_id = acme_key.id if email == "mia@acme.test" else fox_key.id
+    browser.login(email)
+    if switch_to_fox:
+        assert browser.switch(demo.fox.id).status_code == 303
+
+    assert 'href="/settings/api-keys"' not in browser.get("/settings/general").text
+    before = state()
+    for method, path, htmx in section_requests(key_id):
+        if method == "get":
+            response = browser.get(path, htmx=htmx)
+        else:
+            response = browser.post(path, {"name": "Sneaky"}, htmx=htmx)
+        assert response.status_code == 404, (method, path, htmx)
+        assert "fvk_live_" not in response.text
+    assert state() == before
+
+
+def test_owners_and_admins_of_paid_workspaces_are_let_in(browser_factory, demo):
+    for email in ("ava@acme.test", "adam@acme.test"):
+        person = browser_factory()
+        person.login(email)
+        assert person.get(PAGE).status_code == 200
+        assert 'href="/settings/api-keys"' in person.get("/settings/general").text
+
+
+def test_signed_out_requests_go_to_the_login(app, demo):
+    client = app.test_client()
+    response = client.get(PAGE)
+    assert response.status_code in (302, 303) and "/login" in response.headers["Location"]
+
+
+def test_keys_survive_a_downgrade_and_reappear_after_an_upgrade(adam, browser_factory, demo):
+    clear = revealed(adam.post(PAGE, {"name": "CI pipeline"}, htmx=True))
+    workspaces.set_plan(demo.acme.id, "free", actor_id=demo.user("ava@acme.test").id)
+    ava = browser_factory()
+    ava.login("ava@acme.test")
+    assert adam.get(PAGE).status_code == 404 and ava.get(PAGE).status_code == 404
+    key = db.session.scalar(sa.select(ApiKey))
+    assert key.revoked_at is None  # hidden, not revoked
+
+    workspaces.set_plan(demo.acme.id, "pro", actor_id=demo.user("ava@acme.test").id)
+    page = ava.get(PAGE).text
+    assert "CI pipeline" in page and clear[:13] + "…" in page and "1 of 10 active keys" in page
+    assert 'aria-label="Revoke CI pipeline"' in page and clear not in page
+
+
+# -- CSRF -------------------------------------------------------------------------------------------
+
+
+def test_state_changes_need_the_csrf_token(adam, demo):
+    key = make_key(demo)
+    before = state()
+    assert adam.post(PAGE, {"name": "No token"}, htmx=True, csrf=False).status_code == 400
+    assert adam.post(PAGE, {"name": "No token"}, csrf=False).status_code == 400
+    assert adam.post(PAGE, {"name": "Bad token"}, htmx=True, csrf=False,
+                     headers={"X-CSRFToken": "forged"}).status_code == 400
+    assert adam.post(revoke_url(key.id), htmx=True, csrf=False).status_code == 400
+    assert adam.post(revoke_url(key.id), csrf=False).status_code == 400
+    assert state() == before
+    assert adam.post(revoke_url(key.id), htmx=True).status_code == 200  # with the header: fine
