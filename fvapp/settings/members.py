@@ -1,6 +1,6 @@
 """Settings → Members: everyone sees the list; owners and admins add, change roles, remove."""
 
-from flask import abort, flash, make_response, redirect, render_template, url_for
+from flask import abort, flash, make_response, redirect, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, RadioField, SelectField
@@ -10,7 +10,7 @@ from ..services import members as members_service
 from ..services import workspaces
 from ..services.errors import DomainError, NotFound
 from ..web import client_ip, hx, is_htmx, page_or_fragment
-from . import bp, gate
+from . import bp, dialog_or_page, gate
 
 ROLE_HELP = {
     "owner": "Everything, including the plan and other owners.",
@@ -60,14 +60,6 @@ def _section(ctx, add_form=None, status=200, notice=None):
     )
 
 
-def _dialog(template, status=200, **context):
-    """The dialog for HTMX; the same content as a page of its own without JavaScript."""
-    if is_htmx():
-        return render_template(template, as_page=False, **context), status
-    return render_template("settings/dialog_page.html", dialog_template=template,
-                           as_page=True, **context), status
-
-
 def _done(ctx, message, target="#members"):
     """After a change: close any dialog and refresh the members section in place."""
     if is_htmx():
@@ -103,7 +95,7 @@ def add_member():
 def _role_dialog(ctx, target, form, status=200):
     form.role.choices = _role_choices(ctx.role)
     blocked = target.role == "owner" and ctx.role != "owner"
-    return _dialog("settings/_member_role_dialog.html", status, target=target, form=form,
+    return dialog_or_page("settings/_member_role_dialog.html", status, target=target, form=form,
                    role_help=ROLE_HELP,
                    refusal="Only an owner can change an owner's role." if blocked else None)
 
@@ -137,7 +129,7 @@ def _remove_dialog(ctx, target, error=None, status=200):
     refusal = members_service.refusal_to_remove(
         ctx.membership, target, members_service.owner_count(ctx.workspace.id)
     )
-    return _dialog(
+    return dialog_or_page(
         "settings/_member_remove_dialog.html", status,
         target=target, error=error, refusal=refusal,
         keys=members_service.keys_that_stop(ctx.workspace.id, target.user_id),

@@ -1,12 +1,12 @@
 """Settings → Subscription: the owner changes the plan; everyone else reads it."""
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, request, url_for
 from flask_login import current_user
 
 from ..services import keys, workspaces
 from ..services.errors import DomainError
 from ..web import client_ip, is_htmx, page_or_fragment
-from . import bp, gate
+from . import bp, dialog_or_page, gate
 
 
 def _owner(ctx) -> bool:
@@ -44,11 +44,7 @@ def _plan_change(ctx, plan: str) -> workspaces.PlanChange:
 def plan_dialog():
     ctx = gate(_owner)
     change = _plan_change(ctx, request.args.get("plan", ""))
-    template = "settings/_plan_dialog.html"
-    if is_htmx():
-        return render_template(template, change=change, as_page=False)
-    return render_template("settings/dialog_page.html", dialog_template=template,
-                           change=change, as_page=True)
+    return dialog_or_page("settings/_plan_dialog.html", change=change)
 
 
 @bp.route("/subscription", methods=["POST"])

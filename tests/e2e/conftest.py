@@ -106,10 +106,15 @@ def page_factory(chromium, live_server):
         context.close()
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str, full_page: bool = True) -> Path:
+    """Save a screenshot under artifacts/. The caret is left alone: hiding it injects a <style>
+    that our CSP blocks, which would count as a violation whenever a field has focus. Dialogs
+    are shot at viewport size (full_page=False), where their backdrop covers the page."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    if full_page:  # a sticky header lands mid-page in a full-page shot taken scrolled down
+        page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(path), full_page=full_page, caret="initial")
     return path
 
 

@@ -11,21 +11,11 @@ from fvapp.extensions import db
 from fvapp.models import utcnow
 from fvapp.services import keys
 
-from .conftest import DESKTOP, PHONE, SCREENSHOTS, login
+from .conftest import DESKTOP, PHONE, login, screenshot
 
 KEY = re.compile(r"fvk_live_[0-9A-Za-z]{38}")
 STORAGE = "() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
 CONFIRM_TEXT = "Any application using it loses access on its next request. This cannot be undone."
-
-
-def screenshot(page, name, full_page=True):
-    """conftest.screenshot, but leaving the caret alone: hiding it injects a <style> that our
-    CSP blocks, which would count as a violation whenever a field has focus. Dialogs are shot
-    at viewport size, where their backdrop covers the page."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    if full_page:  # a sticky header lands mid-page in a full-page shot taken scrolled down
-        page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page, caret="initial")
 
 
 def seed_history(demo):
