@@ -28,6 +28,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     login_manager.init_app(app)
 
     from . import auth, security, web
+    from .api import SessionInterface
     from .api import bp as api_bp
     from .app import bp as app_bp
     from .auth import bp as auth_bp
@@ -41,6 +42,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(settings_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
+    app.session_interface = SessionInterface()  # never opened under /api/
     security.register(app)
     web.register(app)
     register_error_handlers(app)

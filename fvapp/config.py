@@ -77,6 +77,8 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         else {},
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
+        # Several deployments (or test runs) may share one Redis: their counters must not mix.
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "fvapp"),
         "RATELIMIT_HEADERS_ENABLED": False,  # the API sets its own X-RateLimit-* headers
         "API_KEY_TOUCH_SECONDS": 60,
     }

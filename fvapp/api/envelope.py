@@ -1,74 +1,96 @@
-"""The SPEC §5 envelope, for every /api/v1 response. (Filled out by the REST API issue.)"""
+"""The SPEC §5 envelope: every /api/v1 response, success or error, is built here."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
 
-from flask import g, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Response, request
+from pydantic import BaseModel
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-CODES = {
-    400: ("VALIDATION_ERROR", "The request is not valid"),
-    401: ("UNAUTHORIZED", "A valid API key is required"),
-    403: ("FORBIDDEN", "Your role does not allow this"),
-    404: ("NOT_FOUND", "Resource not found"),
-    405: ("METHOD_NOT_ALLOWED", "Method not allowed"),
-    413: ("PAYLOAD_TOO_LARGE", "The body is larger than 1 MiB"),
-    415: ("UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json"),
-    429: ("RATE_LIMITED", "Too many requests"),
-    500: ("INTERNAL_ERROR", "Internal error"),
-    503: ("SERVICE_UNAVAILABLE", "Service temporarily unavailable"),
-}
+from ..services import key_auth
+from ..services.errors import DomainError, Forbidden, NotFound
+from .schemas import CODES, PAID_PLAN_REQUIRED, Envelope, ErrorDetail, ErrorResponse, Meta, iso
+
+__all__ = ["ApiError", "error", "error_for_domain", "error_for_exception", "iso", "request_id",
+           "success"]
+
+RETRY_AFTER_SECONDS = "5"  # after a database outage
 
 
-def iso(dt: datetime | None) -> str | None:
-    """ISO-8601 UTC with milliseconds and Z."""
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+class ApiError(Exception):
+    """Raised by API code to answer with an error envelope."""
+
+    def __init__(self, status: int, code: str | None = None, message: str | None = None,
+                 details: list[dict] | None = None, headers: dict | None = None):
+        super().__init__(message or code or status)
+        self.status, self.code, self.message = status, code, message
+        self.details, self.headers = details, headers
 
 
 def request_id() -> str:
-    if "request_id" not in g:
-        g.request_id = str(uuid.uuid4())
-    return g.request_id
+    """One uuid4 per request, kept on the request itself (never shared with another)."""
+    environ = request.environ
+    if "fvapp.request_id" not in environ:
+        environ["fvapp.request_id"] = str(uuid.uuid4())
+    return environ["fvapp.request_id"]
 
 
-def _meta() -> dict:
-    return {"requestId": request_id(), "timestamp": iso(datetime.now(UTC))}
+def _meta() -> Meta:
+    return Meta(requestId=request_id(), timestamp=datetime.now(UTC))
 
 
-def success(data, status: int = 200, headers: dict | None = None):
-    response = jsonify({"success": True, "data": data, "meta": _meta()})
-    response.status_code = status
+def _respond(body: BaseModel, status: int, headers: dict | None, **dump) -> Response:
+    response = Response(body.model_dump_json(**dump), status=status, mimetype="application/json")
     response.headers["X-Request-Id"] = request_id()
-    for k, v in (headers or {}).items():
-        response.headers[k] = v
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
     return response
+
+
+def success(data: BaseModel, status: int = 200, headers: dict | None = None) -> Response:
+    return _respond(Envelope[type(data)](success=True, data=data, meta=_meta()), status, headers)
 
 
 def error(status: int, code: str | None = None, message: str | None = None, details=None,
-          headers: dict | None = None):
+          headers: dict | None = None) -> Response:
     default_code, default_message = CODES.get(status, CODES[500])
-    body = {"success": False, "error": message or default_message, "code": code or default_code}
+    fields = {"success": False, "error": message or default_message, "code": code or default_code,
+              "meta": _meta()}
     if details is not None:
-        body["details"] = details
-    body["meta"] = _meta()
-    response = jsonify(body)
-    response.status_code = status
-    response.headers["X-Request-Id"] = request_id()
-    for k, v in (headers or {}).items():
-        response.headers[k] = v
-    return response
+        fields["details"] = [ErrorDetail(**d) for d in details]
+    # exclude_unset: `details` is left out, not null, when there are none
+    return _respond(ErrorResponse(**fields), status, headers, exclude_unset=True)
 
 
-def error_for_exception(exc: Exception):
+def error_for_domain(exc: DomainError) -> Response:
+    """A refusal from a service, in the envelope: the one mapping from domain errors to HTTP."""
+    if isinstance(exc, key_auth.KeyRejected):
+        return error(401, message=exc.message, headers={"WWW-Authenticate": "Bearer"})
+    if isinstance(exc, key_auth.PlanRequired):
+        return error(403, PAID_PLAN_REQUIRED, exc.message)
+    if isinstance(exc, NotFound):
+        return error(404, message=exc.message)
+    if isinstance(exc, Forbidden):
+        return error(403, message=exc.message)
+    return error(400, message="The request is not valid",
+                 details=[{"field": exc.field or "body", "message": exc.message}])
+
+
+def error_for_exception(exc: Exception) -> Response:
+    if isinstance(exc, ApiError):
+        return error(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    if isinstance(exc, DomainError):
+        return error_for_domain(exc)
     if isinstance(exc, HTTPException):
         status = exc.code or 500
         if status not in CODES:
             status = 400 if 400 <= status < 500 else 500
-        return error(status)
+        headers = None
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            headers = {"Allow": ", ".join(sorted(exc.valid_methods))}
+        return error(status, headers=headers)
     if exc.__class__.__name__ == "OperationalError":
-        return error(503, headers={"Retry-After": "5"})
+        return error(503, headers={"Retry-After": RETRY_AFTER_SECONDS})
     return error(500)

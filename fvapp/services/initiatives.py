@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -14,8 +15,15 @@ TITLE_MAX = 200
 DESCRIPTION_MAX = 10_000
 
 
+def _refuse_nul(text: str, field: str) -> None:
+    # PostgreSQL text cannot hold NUL; refusing it here keeps both databases alike.
+    if "\x00" in text:
+        raise DomainError("Text cannot contain NUL characters.", field=field)
+
+
 def clean_title(title: str | None) -> str:
     title = (title or "").strip()
+    _refuse_nul(title, "title")
     if not title:
         raise DomainError("Enter a title.", field="title")
     if len(title) > TITLE_MAX:
@@ -26,6 +34,7 @@ def clean_title(title: str | None) -> str:
 def clean_description(description: str | None) -> str | None:
     if description is None:
         return None
+    _refuse_nul(description, "description")
     if len(description) > DESCRIPTION_MAX:
         raise DomainError(
             f"Descriptions are at most {DESCRIPTION_MAX} characters.", field="description"
@@ -46,6 +55,20 @@ def list_initiatives(
     if limit is not None:
         stmt = stmt.limit(limit)
     return list(db.session.scalars(stmt))
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Initiative]
+    has_more: bool
+
+
+def page_initiatives(
+    workspace_id: uuid.UUID, *, archived: bool, limit: int, offset: int = 0
+) -> Page:
+    """One page of list_initiatives, and whether another follows (one row more is read)."""
+    rows = list_initiatives(workspace_id, archived=archived, limit=limit + 1, offset=offset)
+    return Page(items=rows[:limit], has_more=len(rows) > limit)
 
 
 def get_initiative(workspace_id: uuid.UUID, initiative_id: uuid.UUID | str) -> Initiative:

@@ -1,0 +1,152 @@
+"""How much the API's authentication costs: requests/s and p50/p99 of GET /api/v1/me, SQL
+statements per request, last_used_at writes, and key_auth.authenticate alone.
+
+    .venv/bin/python benchmarks/api_auth.py                       # SQLite in a temporary dir
+    .venv/bin/python benchmarks/api_auth.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\
+        --redis-url redis://127.0.0.1:6379/0 --requests 5000
+
+With a PostgreSQL URL it creates a scratch database next to the one named and drops it after.
+The app is called in-process through its WSGI interface (no sockets), one request at a time, so
+the figures are the app's own cost: the auth hook, the rate-limit storage, the view, the envelope.
+Speed targets live here, not in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fvapp import create_app  # noqa: E402
+from fvapp.cli import seed_demo  # noqa: E402
+from fvapp.extensions import db  # noqa: E402
+from fvapp.services import key_auth, keys  # noqa: E402
+from fvapp.services.accounts import find_user  # noqa: E402
+
+TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK)\b", re.I)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def scratch_database(url: str | None):
+    if url is None:
+        path = Path(tempfile.mkdtemp()) / "bench.sqlite3"
+        return f"sqlite:///{path}", lambda: None
+    base = make_url(url)
+    name = f"fvapp_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+    return base.set(database=name).render_as_string(hide_password=False), drop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", help="PostgreSQL server to use (default: SQLite)")
+    parser.add_argument("--redis-url", help="rate-limit storage (default: process memory)")
+    parser.add_argument("--requests", type=int, default=3000)
+    args = parser.parse_args()
+
+    url, drop = scratch_database(args.database_url)
+    try:
+        run(url, args)
+    finally:
+        drop()
+
+
+def run(url: str, args) -> None:
+    app = create_app({
+        "ENV_MODE": "testing",
+        "SECRET_KEY": "benchmark-" + uuid.uuid4().hex,
+        "SQLALCHEMY_DATABASE_URI": url,
+        "BCRYPT_ROUNDS": 4,
+        "REDIS_URL": args.redis_url,
+        "RATELIMIT_STORAGE_URI": args.redis_url or "memory://",
+        "RATELIMIT_KEY_PREFIX": f"fvapp-bench-{uuid.uuid4().hex[:8]}",
+        "API_RATE_LIMIT": "1000000 per minute",
+    })
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        seed_demo()
+        ava = find_user("ava@acme.test")
+        workspace_id = next(m.workspace_id for m in ava.memberships if m.role == "owner")
+        clear = keys.create_key(workspace_id, ava.id, "benchmark").clear
+        engine = db.engine
+
+    statements: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(conn, cursor, statement, *rest):
+        if not TRANSACTION_CONTROL.match(statement):
+            statements.append(statement.split()[0].upper())
+
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {clear}"}
+    for _ in range(200):  # warm up: pools, caches, the first last_used_at write
+        client.get("/api/v1/me", headers=headers)
+
+    statements.clear()
+    latencies = []
+    started = time.perf_counter()
+    for _ in range(args.requests):
+        t0 = time.perf_counter()
+        response = client.get("/api/v1/me", headers=headers)
+        latencies.append(time.perf_counter() - t0)
+        if response.status_code != 200:
+            raise SystemExit(f"unexpected {response.status_code}: {response.get_data(as_text=True)}")
+    elapsed = time.perf_counter() - started
+
+    per_request = len(statements) / args.requests
+    selects, updates = statements.count("SELECT"), statements.count("UPDATE")
+
+    with app.app_context():
+        every = timedelta(seconds=app.config["API_KEY_TOUCH_SECONDS"])
+        authorization = headers["Authorization"]
+        auth_times = []
+        for _ in range(args.requests):
+            t0 = time.perf_counter()
+            key_auth.authenticate(authorization, every)
+            auth_times.append(time.perf_counter() - t0)
+            db.session.rollback()
+        db.session.remove()
+
+    backend = make_url(url).get_backend_name()
+    print(f"backend: {backend}, rate-limit storage: {args.redis_url or 'memory'}, "
+          f"{args.requests} sequential requests, in-process WSGI")
+    print(f"GET /api/v1/me: {args.requests / elapsed:,.0f} requests/s, "
+          f"p50 {statistics.median(latencies) * 1000:.2f} ms, "
+          f"p99 {percentile(latencies, 0.99) * 1000:.2f} ms")
+    print(f"SQL statements per request: {per_request:.2f} "
+          f"({selects} SELECT, {updates} UPDATE over {args.requests} requests; "
+          "transaction control not counted)")
+    print(f"key_auth.authenticate alone: {len(auth_times) / sum(auth_times):,.0f} calls/s, "
+          f"p50 {statistics.median(auth_times) * 1000:.3f} ms, "
+          f"p99 {percentile(auth_times, 0.99) * 1000:.3f} ms")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

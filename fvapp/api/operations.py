@@ -1,0 +1,98 @@
+"""`@operation`: one declaration per endpoint that registers the route, validates its query
+string and body with the pydantic models, wraps its result in the envelope, and records
+everything openapi.json says about it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import request
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import UnsupportedMediaType
+
+from . import bp, envelope
+
+PATH_PARAMETER = re.compile(r"<([a-z_]+)>")
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # OpenAPI form, relative to /api/v1: /initiatives/{initiative_id}
+    name: str
+    summary: str
+    response: type[BaseModel]
+    status: int
+    query: type[BaseModel] | None
+    body: type[BaseModel] | None
+    path_parameters: tuple[str, ...]
+
+
+OPERATIONS: list[Operation] = []
+
+
+def operation(method: str, rule: str, *, summary: str, response: type[BaseModel], status=200,
+              query: type[BaseModel] | None = None, body: type[BaseModel] | None = None):
+    """The view receives the path parameters plus `query=` and/or `body=` (validated models)
+    and returns an instance of `response`."""
+
+    def register(view: Callable[..., BaseModel]):
+        @wraps(view)
+        def endpoint(**path_arguments):
+            inputs = {}
+            if query is not None:
+                inputs["query"] = parse_query(query)
+            if body is not None:
+                inputs["body"] = parse_body(body)
+            return envelope.success(view(**path_arguments, **inputs), status)
+
+        # No automatic OPTIONS: every method but the declared ones answers 405 in the envelope.
+        bp.add_url_rule(rule, view.__name__, endpoint, methods=[method],
+                        provide_automatic_options=False)
+        OPERATIONS.append(Operation(
+            method=method.lower(),
+            path=PATH_PARAMETER.sub(r"{\1}", rule),
+            name=view.__name__,
+            summary=summary,
+            response=response,
+            status=status,
+            query=query,
+            body=body,
+            path_parameters=tuple(PATH_PARAMETER.findall(rule)),
+        ))
+        return endpoint
+
+    return register
+
+
+def details(err: ValidationError, location: str | None = None) -> list[dict]:
+    found = []
+    for problem in err.errors(include_url=False, include_input=False, include_context=False):
+        field = ".".join(str(part) for part in problem["loc"]) or location or "body"
+        found.append({"field": field, "message": problem["msg"]})
+    return found
+
+
+def parse_query(model: type[BaseModel]) -> BaseModel:
+    repeated = [name for name in model.model_fields if len(request.args.getlist(name)) > 1]
+    if repeated:
+        raise envelope.ApiError(400, details=[
+            {"field": name, "message": "Give this parameter once."} for name in repeated
+        ])
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as err:
+        raise envelope.ApiError(400, details=details(err)) from None
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType()
+    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413 here
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as err:
+        raise envelope.ApiError(400, details=details(err, "body")) from None

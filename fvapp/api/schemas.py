@@ -1,0 +1,211 @@
+"""The request and response models of REST API v1 (SPEC §5).
+
+These classes are the single source: the views validate every query string and body with them,
+serialize every response through them, and GET /api/v1/openapi.json is generated from them.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
+
+from ..models import PLANS, ROLES
+from ..services.initiatives import DESCRIPTION_MAX, TITLE_MAX
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+MAX_OFFSET = 2**31 - 1  # beyond any real list, and inside every database's OFFSET range
+
+# status → (code, default message): SPEC §5's table. 403 has a second code, PAID_PLAN_REQUIRED.
+CODES = {
+    400: ("VALIDATION_ERROR", "The request is not valid"),
+    401: ("UNAUTHORIZED", "A valid API key is required"),
+    403: ("FORBIDDEN", "Your role does not allow this"),
+    404: ("NOT_FOUND", "Resource not found"),
+    405: ("METHOD_NOT_ALLOWED", "Method not allowed"),
+    413: ("PAYLOAD_TOO_LARGE", "The body is larger than 1 MiB"),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json"),
+    429: ("RATE_LIMITED", "Too many requests"),
+    500: ("INTERNAL_ERROR", "Internal error"),
+    503: ("SERVICE_UNAVAILABLE", "Service temporarily unavailable"),
+}
+PAID_PLAN_REQUIRED = "PAID_PLAN_REQUIRED"
+ERROR_CODES = (*(code for code, _ in CODES.values()), PAID_PLAN_REQUIRED)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO-8601 UTC with milliseconds and Z: the one timestamp format of the API."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(iso, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "examples": ["2026-06-12T16:00:00.000Z"]},
+        mode="serialization",
+    ),
+]
+
+
+def _omittable(schema: dict[str, Any]) -> None:
+    # A field that may be left out but never sent as null: its Python default (None, meaning
+    # "not given") is no default a client could send, so the schema does not show one.
+    schema.pop("default", None)
+
+
+# -- input --------------------------------------------------------------------------------
+
+# No NUL anywhere (PostgreSQL text cannot hold it); a title needs one visible character too,
+# because surrounding whitespace is trimmed.
+NO_NUL = r"^[^\x00]*$"
+VISIBLE_NO_NUL = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX, pattern=VISIBLE_NO_NUL)]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX, pattern=NO_NUL)]
+
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+
+
+def _query_integer(value: Any) -> Any:
+    # Query strings carry text; only plain decimal integers become numbers ("1.0", "1_0",
+    # " 1" stay text, which the strict integer field then refuses).
+    if isinstance(value, str) and _INTEGER.fullmatch(value):
+        return int(value)
+    return value
+
+
+QueryInteger = Annotated[int, BeforeValidator(_query_integer), Field(strict=True)]
+
+
+class Body(BaseModel):
+    """JSON bodies: exact JSON types (no "true" for true, no 1 for "1"), no unknown fields."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class InitiativeCreate(Body):
+    title: Title = Field(description="1–200 characters after trimming surrounding whitespace.")
+    description: Description | None = Field(default=None, description="Up to 10000 characters.")
+
+
+class InitiativeUpdate(Body):
+    """Any of the fields; those left out are not changed."""
+
+    title: Title = Field(default=None, json_schema_extra=_omittable)
+    description: Description | None = Field(default=None, description="null clears it.")
+    archived: bool = Field(
+        default=None,
+        json_schema_extra=_omittable,
+        description="true archives (sets archived_at), false restores (clears it).",
+    )
+
+
+class InitiativeListQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    archived: Literal["true", "false"] = Field(
+        default="false", description="false: active initiatives only; true: archived only."
+    )
+    limit: QueryInteger = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    offset: QueryInteger = Field(default=0, ge=0, le=MAX_OFFSET)
+
+
+# -- output -------------------------------------------------------------------------------
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class UserOut(Output):
+    id: uuid.UUID
+    email: str
+    name: str
+
+
+class WorkspaceOut(Output):
+    id: uuid.UUID
+    name: str
+    plan: Literal[PLANS]
+
+
+class ApiKeyOut(Output):
+    id: uuid.UUID
+    name: str
+    prefix: str = Field(examples=["fvk_live_aB3x…"])
+    created_at: Timestamp
+    last_used_at: Timestamp | None
+
+
+class Me(Output):
+    user: UserOut
+    role: Literal[ROLES]
+    workspace: WorkspaceOut
+    api_key: ApiKeyOut
+
+
+class InitiativeOut(Output):
+    id: uuid.UUID
+    title: str
+    description: str | None
+    archived: bool
+    archived_at: Timestamp | None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class Pagination(Output):
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class InitiativeList(Output):
+    items: list[InitiativeOut] = Field(description="Newest first.")
+    pagination: Pagination
+
+
+# -- the envelope -------------------------------------------------------------------------
+
+
+class Meta(BaseModel):
+    requestId: uuid.UUID = Field(description="Also sent as the X-Request-Id header.")  # noqa: N815
+    timestamp: Timestamp
+
+
+DataT = TypeVar("DataT", bound=BaseModel)
+
+
+class Envelope(BaseModel, Generic[DataT]):
+    success: Literal[True]
+    data: DataT
+    meta: Meta
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    success: Literal[False]
+    error: str
+    code: Literal[ERROR_CODES]
+    details: list[ErrorDetail] = Field(
+        default=None, json_schema_extra=_omittable, description="On validation errors."
+    )
+    meta: Meta

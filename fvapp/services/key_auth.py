@@ -1,0 +1,166 @@
+"""Who is calling the REST API: the Authorization header → a key → the principal it acts as.
+
+The hot path of every API request, so it costs one indexed SELECT (by the key's SHA-256, joined
+to the workspace, the creator and the creator's membership) and, at most once a minute per key,
+one UPDATE of last_used_at. Nothing is cached between requests: revocation, downgrade and
+removal take effect on the very next request, in every process.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from ..db_setup import begin_immediate
+from ..extensions import db
+from ..models import ApiKey, Membership, User, Workspace, utcnow
+from . import keys, workspaces
+from .errors import DomainError
+
+BEARER = "bearer"
+MISSING = "Send your API key in the header Authorization: Bearer <key>."
+INVALID = "This API key is not valid. It may have been revoked."
+
+
+class KeyRejected(DomainError):
+    """401: no usable key (missing, malformed, unknown, revoked, or its creator left)."""
+
+    def __init__(self, message: str = INVALID):
+        super().__init__(message)
+
+
+class PlanRequired(DomainError):
+    """403: the key is fine but its workspace's plan has no API access."""
+
+    def __init__(self):
+        super().__init__(
+            "API access needs a paid plan. An owner can upgrade in Settings → Subscription; "
+            "existing keys then work again."
+        )
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The key and the creator it acts as, in the key's workspace, as read by the auth query."""
+
+    key_id: uuid.UUID
+    key_name: str
+    key_prefix: str
+    key_created_at: datetime
+    key_last_used_at: datetime | None
+    user_id: uuid.UUID
+    user_email: str
+    user_name: str
+    workspace_id: uuid.UUID
+    workspace_name: str
+    plan: str
+    role: str
+
+
+# One statement, built once: the unique index on key_hash finds the key, primary keys find the
+# workspace and the creator, and the (user_id, workspace_id) unique index finds the membership.
+# The membership is an outer join so "creator removed" is told apart from "unknown key".
+_LOOKUP = (
+    select(
+        ApiKey.id,
+        ApiKey.name,
+        ApiKey.prefix,
+        ApiKey.created_at,
+        ApiKey.last_used_at,
+        ApiKey.revoked_at,
+        Workspace.id.label("workspace_id"),
+        Workspace.name.label("workspace_name"),
+        Workspace.plan,
+        User.id.label("user_id"),
+        User.email,
+        User.name.label("user_name"),
+        Membership.role,
+    )
+    .join(Workspace, Workspace.id == ApiKey.workspace_id)
+    .join(User, User.id == ApiKey.created_by_id)
+    .outerjoin(
+        Membership,
+        and_(
+            Membership.user_id == ApiKey.created_by_id,
+            Membership.workspace_id == ApiKey.workspace_id,
+        ),
+    )
+)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The credentials of `Authorization: Bearer <token>` (scheme case-insensitive), else None."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != BEARER:
+        return None
+    return token.strip() or None
+
+
+def usable(row) -> bool:
+    """The one rule for "does this key authenticate": it exists, is not revoked, and its
+    creator is still a member of the key's workspace (checked now, not when it was created)."""
+    return row is not None and row.revoked_at is None and row.role is not None
+
+
+def needs_touch(last_used_at: datetime | None, now: datetime, every: timedelta) -> bool:
+    return last_used_at is None or now - last_used_at >= every
+
+
+def authenticate(authorization: str | None, touch_every: timedelta) -> Principal:
+    """The principal for this Authorization header, or KeyRejected (401) / PlanRequired (403)."""
+    candidate = bearer_token(authorization)
+    if candidate is None:
+        raise KeyRejected(MISSING)
+    if not keys.is_well_formed(candidate):
+        raise KeyRejected()  # no database work for typos and random strings
+    row = db.session.execute(_LOOKUP.where(ApiKey.key_hash == keys.hash_key(candidate))).first()
+    if not usable(row):
+        raise KeyRejected()
+    if not workspaces.plan_has_api_access(row.plan):
+        raise PlanRequired()
+    last_used_at = row.last_used_at
+    now = utcnow()
+    if needs_touch(last_used_at, now, touch_every):
+        _touch(row.id, now, touch_every)
+        last_used_at = now
+    return Principal(
+        key_id=row.id,
+        key_name=row.name,
+        key_prefix=row.prefix,
+        key_created_at=row.created_at,
+        key_last_used_at=last_used_at,
+        user_id=row.user_id,
+        user_email=row.email,
+        user_name=row.user_name,
+        workspace_id=row.workspace_id,
+        workspace_name=row.workspace_name,
+        plan=row.plan,
+        role=row.role,
+    )
+
+
+def _touch(key_id: uuid.UUID, now: datetime, every: timedelta) -> None:
+    """Record the use. The guard in WHERE keeps concurrent requests from writing twice; the write
+    gets a transaction of its own (on SQLite, BEGIN IMMEDIATE: a read transaction that turns
+    into a writer can fail instead of waiting its turn)."""
+    db.session.commit()
+    token = begin_immediate.set(True)
+    try:
+        db.session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == key_id,
+                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - every),
+            )
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        begin_immediate.reset(token)

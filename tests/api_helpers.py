@@ -1,0 +1,158 @@
+"""Shared by the tests/test_api_*.py modules: real keys, a client that sends them, the envelope
+assertions, and a counter of the SQL statements a request runs."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import select
+import socket
+import threading
+import uuid
+from contextlib import contextmanager
+
+from sqlalchemy import event
+
+from fvapp.extensions import db
+from fvapp.services import keys
+
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.I)
+
+
+def mint_key(workspace, user, name="CI pipeline") -> str:
+    """A real key made by the service the Settings page uses; returns the clear key."""
+    return keys.create_key(workspace.id, user.id, name).clear
+
+
+def bearer(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+class Api:
+    """A test client for /api/v1 that sends one key (or none)."""
+
+    def __init__(self, client, key: str | None = None):
+        self.client, self.key = client, key
+
+    def _headers(self, headers):
+        merged = bearer(self.key) if self.key else {}
+        merged.update(headers or {})
+        return merged
+
+    def get(self, path, headers=None, **kw):
+        return self.client.get("/api/v1" + path, headers=self._headers(headers), **kw)
+
+    def post(self, path, json=None, headers=None, **kw):
+        return self.client.post("/api/v1" + path, json=json, headers=self._headers(headers), **kw)
+
+    def patch(self, path, json=None, headers=None, **kw):
+        return self.client.patch("/api/v1" + path, json=json, headers=self._headers(headers), **kw)
+
+    def open(self, path, method, headers=None, **kw):
+        return self.client.open("/api/v1" + path, method=method, headers=self._headers(headers), **kw)
+
+
+def assert_envelope(response, status: int, code: str | None = None) -> dict:
+    """SPEC §5: JSON envelope, X-Request-Id = meta.requestId (a uuid4), timestamp format."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert body["success"] is (status < 400)
+    meta = body["meta"]
+    assert uuid.UUID(meta["requestId"]).version == 4
+    assert response.headers["X-Request-Id"] == meta["requestId"]
+    assert TIMESTAMP.match(meta["timestamp"])
+    if status < 400:
+        assert set(body) == {"success", "data", "meta"}
+    else:
+        assert body["code"] == code
+        assert isinstance(body["error"], str) and body["error"]
+        assert set(body) - {"details"} == {"success", "error", "code", "meta"}
+        assert "Traceback" not in response.get_data(as_text=True)
+    return body
+
+
+@contextmanager
+def sql_statements(engine=None):
+    """Every SQL statement sent while the block runs, transaction control (SQLite's explicit
+    BEGIN, COMMIT) left out: those are not queries."""
+    engine = engine or db.engine
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if not TRANSACTION_CONTROL.match(statement):
+            seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+class TcpProxy:
+    """A TCP forwarder on 127.0.0.1 to stand between the app and PostgreSQL or Redis: stop()
+    drops every connection and refuses new ones (the service "goes away"), start() brings it
+    back on the same port."""
+
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._listener = None
+        self._sockets: set = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> TcpProxy:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() below
+            listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # the relay sees EOF and closes both ends
+
+    def _accept(self, listener) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # stopped
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets |= {client, upstream}
+            threading.Thread(target=self._relay, args=(client, upstream), daemon=True).start()
+
+    def _relay(self, client, upstream) -> None:
+        pair = (client, upstream)
+        try:
+            while True:
+                readable, _, _ = select.select(pair, [], [])
+                for source in readable:
+                    chunk = source.recv(65536)
+                    if not chunk:
+                        return
+                    (upstream if source is client else client).sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._sockets -= set(pair)
+            for sock in pair:
+                sock.close()

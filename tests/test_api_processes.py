@@ -1,0 +1,169 @@
+"""Across processes: gunicorn with 2 workers on PostgreSQL and Redis, as in production.
+
+Revocation must reach every worker on the very next request, and the per-key limit is one
+count shared by both workers (each worker counting alone would allow twice the limit). These
+need PostgreSQL and Redis, so they run on the postgresql backend when TEST_DATABASE_URL and
+TEST_REDIS_URL are set (CI sets both).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+from api_helpers import TcpProxy, bearer, mint_key
+from sqlalchemy.engine import make_url
+
+from fvapp.services import keys
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("TEST_REDIS_URL")
+ROOT = Path(__file__).resolve().parent.parent
+READY = "worker ready"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (PG_URL and REDIS_URL),
+                       reason="needs TEST_DATABASE_URL and TEST_REDIS_URL (CI sets both)"),
+    pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
+]
+
+
+class Server:
+    def __init__(self, url: str, access_log: Path):
+        self.url, self.access_log = url, access_log
+
+    def get(self, path: str, **kw) -> requests.Response:
+        # A fresh connection every time (no Session), so any worker may take it.
+        return requests.get(self.url + path, timeout=10, **kw)
+
+    def burst(self, path: str, count: int, headers: dict) -> list[requests.Response]:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            return list(pool.map(lambda _: self.get(path, headers=headers), range(count)))
+
+    def pids(self) -> list[str]:
+        """The worker pid of every request served so far, in order."""
+        return [line.split()[0] for line in self.access_log.read_text().splitlines() if line]
+
+
+@contextmanager
+def gunicorn(database_url: str, tmp_path: Path, redis_url: str | None = None, **env):
+    log, access_log = tmp_path / "gunicorn.log", tmp_path / "access.log"
+    access_log.touch()
+    hooks = tmp_path / "gunicorn_hooks.py"
+    hooks.write_text(
+        "def post_worker_init(worker):\n"
+        "    worker.log.info('%s %s', READY, worker.pid)\n".replace("READY", repr(READY))
+    )
+    environment = {
+        **os.environ,
+        "FVAPP_ENV": "testing",
+        "SECRET_KEY": "gunicorn-test-" + uuid.uuid4().hex,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url or REDIS_URL,
+        "RATELIMIT_KEY_PREFIX": f"fvapp-test-{uuid.uuid4().hex}",  # parallel runs never mix
+        "API_AUTH_FAILURE_LIMIT": "1000 per minute",
+        **env,
+    }
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", str(hooks), "--workers", "2",
+             "--bind", "127.0.0.1:0",
+             "--access-logfile", str(access_log), "--access-logformat", "%(p)s %(s)s %(r)s",
+             "wsgi:app"],
+            cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=stderr,
+        )
+    try:
+        url = _wait_until_serving(process, log)
+        yield Server(url, access_log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_serving(process, log: Path) -> str:
+    deadline = time.monotonic() + 30
+    url = None
+    while time.monotonic() < deadline:
+        text = log.read_text()
+        if process.poll() is not None:
+            pytest.fail(f"gunicorn exited with {process.returncode}:\n{text}")
+        found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", text)
+        if found and text.count(READY) >= 2:  # both workers have loaded the app
+            url = found.group(1)
+            try:
+                if requests.get(url + "/api/v1/openapi.json", timeout=2).status_code == 200:
+                    return url
+            except requests.ConnectionError:
+                pass
+        time.sleep(0.1)
+    pytest.fail(f"gunicorn did not start serving within 30 s:\n{log.read_text()}")
+
+
+@pytest.fixture
+def ava(demo):
+    return demo.user("ava@acme.test")
+
+
+def test_revocation_reaches_every_worker_on_the_next_request(database_url, demo, ava, tmp_path):
+    created = keys.create_key(demo.acme.id, ava.id, "CI pipeline")
+    with gunicorn(database_url, tmp_path) as server:
+        before = server.burst("/api/v1/me", 20, bearer(created.clear))
+        assert [r.status_code for r in before] == [200] * 20
+        assert len(set(server.pids())) == 2  # both workers have served this key
+
+        keys.revoke_key(demo.acme.id, created.key.id, ava.id)
+        served = len(server.pids())
+        after = server.burst("/api/v1/me", 20, bearer(created.clear))
+        assert [r.status_code for r in after] == [401] * 20
+        assert all(r.headers["WWW-Authenticate"] == "Bearer" for r in after)
+        assert all(r.json()["code"] == "UNAUTHORIZED" for r in after)
+        assert len(set(server.pids()[served:])) == 2  # and both workers refused it
+
+
+def test_the_per_key_limit_is_one_count_across_both_workers(database_url, demo, ava, tmp_path):
+    key = mint_key(demo.acme, ava)
+    other = mint_key(demo.acme, ava, "Other application")
+    with gunicorn(database_url, tmp_path, API_RATE_LIMIT="5 per minute") as server:
+        answers = server.burst("/api/v1/me", 12, bearer(key))
+        assert Counter(r.status_code for r in answers) == {200: 5, 429: 7}
+        assert len(set(server.pids())) == 2
+
+        refused = server.get("/api/v1/initiatives", headers=bearer(key))
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "RATE_LIMITED"
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert refused.headers["X-RateLimit-Limit"] == "5"
+        assert refused.headers["X-RateLimit-Remaining"] == "0"
+        assert server.get("/api/v1/me", headers=bearer(other)).status_code == 200
+
+
+def test_redis_going_away_never_turns_into_errors(database_url, demo, ava, tmp_path):
+    key = mint_key(demo.acme, ava)
+    redis = make_url(REDIS_URL.replace("redis://", "postgresql://", 1))  # only host and port
+    proxy = TcpProxy(redis.host or "127.0.0.1", redis.port or 6379).start()
+    try:
+        through_proxy = f"redis://127.0.0.1:{proxy.port}/{redis.database or 0}"
+        with gunicorn(database_url, tmp_path, redis_url=through_proxy) as server:
+            assert [r.status_code for r in server.burst("/api/v1/me", 10, bearer(key))] == [200] * 10
+            proxy.stop()
+            answers = server.burst("/api/v1/me", 20, bearer(key))
+            assert [r.status_code for r in answers] == [200] * 20
+            proxy.start()
+            assert server.get("/api/v1/me", headers=bearer(key)).status_code == 200
+    finally:
+        proxy.stop()
