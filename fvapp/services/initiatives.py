@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Initiative, utcnow
-from .errors import DomainError, NotFound
+from .errors import DomainError
+from .scoping import get_in_workspace
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 10_000
@@ -73,14 +74,7 @@ def page_initiatives(
 
 def get_initiative(workspace_id: uuid.UUID, initiative_id: uuid.UUID | str) -> Initiative:
     """Another workspace's id is NotFound, exactly like an id that does not exist."""
-    try:
-        initiative_id = uuid.UUID(str(initiative_id))
-    except ValueError:
-        raise NotFound("Initiative not found") from None
-    initiative = db.session.get(Initiative, initiative_id)
-    if initiative is None or initiative.workspace_id != workspace_id:
-        raise NotFound("Initiative not found")
-    return initiative
+    return get_in_workspace(Initiative, workspace_id, initiative_id, "Initiative")
 
 
 def create_initiative(

@@ -16,7 +16,8 @@ from sqlalchemy.orm import selectinload
 from ..extensions import db
 from ..models import ApiKey, utcnow
 from . import audit, workspaces
-from .errors import DomainError, Forbidden, NotFound
+from .errors import DomainError, Forbidden
+from .scoping import get_in_workspace
 
 KEY_PREFIX = "fvk_live_"
 BODY_LENGTH = 32
@@ -110,14 +111,7 @@ def count_active(workspace_id: uuid.UUID) -> int:
 
 
 def get_key(workspace_id: uuid.UUID, key_id: uuid.UUID | str) -> ApiKey:
-    try:
-        key_id = uuid.UUID(str(key_id))
-    except ValueError:
-        raise NotFound("Key not found") from None
-    key = db.session.get(ApiKey, key_id)
-    if key is None or key.workspace_id != workspace_id:
-        raise NotFound("Key not found")
-    return key
+    return get_in_workspace(ApiKey, workspace_id, key_id, "Key")
 
 
 # -- changes ------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from sqlalchemy.orm import selectinload
 from ..extensions import db
 from ..models import ROLES, ApiKey, Membership, User
 from . import accounts, audit, keys, workspaces
-from .errors import DomainError, Forbidden, NotFound
+from .errors import DomainError, Forbidden
+from .scoping import get_in_workspace
 
 ROLE_ORDER = {role: i for i, role in enumerate(ROLES)}
 
@@ -30,14 +31,7 @@ def list_members(workspace_id: uuid.UUID) -> list[Membership]:
 
 
 def get_member(workspace_id: uuid.UUID, membership_id: uuid.UUID | str) -> Membership:
-    try:
-        membership_id = uuid.UUID(str(membership_id))
-    except ValueError:
-        raise NotFound("Member not found") from None
-    member = db.session.get(Membership, membership_id)
-    if member is None or member.workspace_id != workspace_id:
-        raise NotFound("Member not found")
-    return member
+    return get_in_workspace(Membership, workspace_id, membership_id, "Member")
 
 
 def owner_count(workspace_id: uuid.UUID) -> int:
