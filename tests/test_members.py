@@ -243,3 +243,31 @@ def test_removed_user_loses_the_workspace_at_once(browser_factory, demo):
     response = mia.get("/")
     assert response.status_code == 403
     assert "not a member of any workspace" in response.text
+
+
+def test_admin_crafting_owner_only_member_requests_is_refused(browser, demo):
+    browser.login("adam@acme.test")
+    before = _snapshot()
+    ava_m, mia_m = _member(demo, "ava@acme.test"), _member(demo, "mia@acme.test")
+    refused = browser.post(f"/settings/members/{ava_m.id}/role", {"role": "member"}, htmx=True)
+    assert refused.status_code == 422 and "Only an owner can change an owner" in refused.text
+    refused = browser.post(f"/settings/members/{ava_m.id}/remove", htmx=True)
+    assert refused.status_code == 422 and "Only an owner can remove an owner" in refused.text
+    refused = browser.post(f"/settings/members/{mia_m.id}/role", {"role": "owner"}, htmx=True)
+    assert refused.status_code == 422 and "Only an owner can make someone an owner" in refused.text
+    refused = browser.post("/settings/members", {"email": "fred@fox.test", "role": "owner"},
+                           htmx=True)
+    assert refused.status_code == 422 and "Only an owner can make someone an owner" in refused.text
+    assert browser.post("/settings/subscription", {"plan": "free"}).status_code == 404
+    assert _snapshot() == before
+    db.session.expire_all()
+    assert demo.acme.plan == "pro"
+
+
+def test_bad_member_ids_are_404_not_500(browser, demo):
+    browser.login("ava@acme.test")
+    fred_m = _member(demo, "fred@fox.test", demo.fox)
+    for bad in ("not-a-uuid", "00000000-0000-0000-0000-000000000000", str(fred_m.id)):
+        assert browser.get(f"/settings/members/{bad}/remove", htmx=True).status_code == 404
+        assert browser.post(f"/settings/members/{bad}/role", {"role": "admin"},
+                            htmx=True).status_code == 404

@@ -4,10 +4,15 @@ import re
 
 from playwright.sync_api import expect
 
+from fvapp.services import initiatives, members
+
 from .conftest import PHONE, login, screenshot
 
 
-def test_sign_in_create_initiative_switch_workspace_and_log_out(page_factory, backend):
+def test_sign_in_create_initiative_switch_workspace_and_log_out(page_factory, demo, backend):
+    # Fred has added Ava to Fox Free, so she has a second workspace to switch to.
+    members.add_member(demo.fox.id, demo.user("fred@fox.test").id, "ava@acme.test", "member")
+    initiatives.create_initiative(demo.fox.id, None, "Fox launch", None)
     page, watch = page_factory()
     page.goto("/login")
     screenshot(page, f"login-desktop-{backend}")
@@ -25,6 +30,12 @@ def test_sign_in_create_initiative_switch_workspace_and_log_out(page_factory, ba
     expect(page.get_by_role("heading", name="Self-serve onboarding")).to_have_count(0)
     page.get_by_role("link", name="Show archived").click()
     expect(page.get_by_role("heading", name="Self-serve onboarding")).to_be_visible()
+
+    page.get_by_label(re.compile("Switch workspace")).click()
+    page.get_by_role("button", name=re.compile("Fox Free")).click()
+    expect(page.locator(".switcher summary")).to_contain_text("Fox Free")
+    expect(page.get_by_role("heading", name="Fox launch")).to_be_visible()
+    expect(page.get_by_role("heading", name="Self-serve onboarding")).to_have_count(0)
 
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
