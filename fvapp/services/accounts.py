@@ -14,6 +14,7 @@ from .passwords import (
     hash_password,
     password_too_long,
 )
+from .text import clean_text
 
 
 def normalize_email(email: str) -> str:
@@ -21,7 +22,10 @@ def normalize_email(email: str) -> str:
 
 
 def find_user(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    email = normalize_email(email)
+    if not email or "\x00" in email or len(email) > 254:  # no account has such an address
+        return None
+    return db.session.scalar(select(User).where(User.email == email))
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -46,11 +50,10 @@ def validate_new_password(password: str) -> None:
 
 def create_user(email: str, name: str, password: str) -> User:
     email = normalize_email(email)
-    name = (name or "").strip()
-    if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
+    if ("@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@")
+            or "\x00" in email or any(c.isspace() for c in email)):
         raise DomainError("Enter a valid email address.", field="email")
-    if not name or len(name) > 100:
-        raise DomainError("Names are 1 to 100 characters.", field="name")
+    name = clean_text(name, field="name", max_length=100, what="Names", required="Enter a name.")
     validate_new_password(password)
     if find_user(email) is not None:
         raise DomainError(f"A user with the email {email} already exists.", field="email")

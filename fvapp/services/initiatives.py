@@ -9,38 +9,21 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Initiative, utcnow
-from .errors import DomainError
 from .scoping import get_in_workspace
+from .text import clean_text
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 10_000
 
 
-def _refuse_nul(text: str, field: str) -> None:
-    # PostgreSQL text cannot hold NUL; refusing it here keeps both databases alike.
-    if "\x00" in text:
-        raise DomainError("Text cannot contain NUL characters.", field=field)
-
-
 def clean_title(title: str | None) -> str:
-    title = (title or "").strip()
-    _refuse_nul(title, "title")
-    if not title:
-        raise DomainError("Enter a title.", field="title")
-    if len(title) > TITLE_MAX:
-        raise DomainError(f"Titles are at most {TITLE_MAX} characters.", field="title")
-    return title
+    return clean_text(title, field="title", max_length=TITLE_MAX, what="Titles",
+                      required="Enter a title.")
 
 
 def clean_description(description: str | None) -> str | None:
-    if description is None:
-        return None
-    _refuse_nul(description, "description")
-    if len(description) > DESCRIPTION_MAX:
-        raise DomainError(
-            f"Descriptions are at most {DESCRIPTION_MAX} characters.", field="description"
-        )
-    return description.strip() or None
+    return clean_text(description, field="description", max_length=DESCRIPTION_MAX,
+                      what="Descriptions", multiline=True)
 
 
 def list_initiatives(

@@ -18,6 +18,7 @@ from ..models import ApiKey, utcnow
 from . import audit, workspaces
 from .errors import DomainError, Forbidden
 from .scoping import get_in_workspace
+from .text import clean_text
 
 KEY_PREFIX = "fvk_live_"
 BODY_LENGTH = 32
@@ -78,15 +79,8 @@ def display_prefix(clear: str) -> str:
 
 
 def clean_name(name: str | None) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise DomainError("Give the key a name, for example “CI pipeline”.", field="name")
-    if len(name) > NAME_MAX:
-        raise DomainError(
-            f"Key names are at most {NAME_MAX} characters (this one has {len(name)}).",
-            field="name",
-        )
-    return name
+    return clean_text(name, field="name", max_length=NAME_MAX, what="Key names",
+                      required="Give the key a name, for example “CI pipeline”.")
 
 
 # -- queries ------------------------------------------------------------------------------

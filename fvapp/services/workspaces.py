@@ -9,18 +9,15 @@ from sqlalchemy import select
 
 from ..db_setup import begin_immediate
 from ..extensions import db
-from ..models import API_PLANS, MANAGER_ROLES, PAID_PLANS, PLANS, Membership, User, Workspace
+from ..models import API_PLANS, MANAGER_ROLES, PLANS, Membership, User, Workspace
 from . import audit
 from .errors import DomainError, NotFound
+from .text import clean_text
 
 WORKSPACE_NAME_MAX = 100
 
 
 # -- the rules, each in one place ---------------------------------------------------------
-
-
-def is_paid(plan: str) -> bool:
-    return plan in PAID_PLANS
 
 
 def plan_has_api_access(plan: str) -> bool:
@@ -135,14 +132,8 @@ def lock_workspace(workspace_id: uuid.UUID) -> Workspace:
 
 
 def clean_workspace_name(name: str) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise DomainError("Enter a workspace name.", field="name")
-    if len(name) > WORKSPACE_NAME_MAX:
-        raise DomainError(
-            f"Workspace names are at most {WORKSPACE_NAME_MAX} characters.", field="name"
-        )
-    return name
+    return clean_text(name, field="name", max_length=WORKSPACE_NAME_MAX, what="Workspace names",
+                      required="Enter a workspace name.")
 
 
 def rename(workspace: Workspace, actor: User, role: str | None, name: str, ip=None) -> Workspace:
