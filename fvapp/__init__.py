@@ -15,6 +15,11 @@ def create_app(overrides: dict | None = None) -> Flask:
         instance_path=str(INSTANCE),
     )
     app.config.update(from_environment(overrides=overrides))
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from . import db_setup  # noqa: F401  (engine event listeners)
     from .extensions import csrf, db, limiter, login_manager, migrate

@@ -81,6 +81,9 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "fvapp"),
         "RATELIMIT_HEADERS_ENABLED": False,  # the API sets its own X-RateLimit-* headers
         "API_KEY_TOUCH_SECONDS": 60,
+        # Behind a reverse proxy, how many proxies to trust for X-Forwarded-For/-Proto/-Host:
+        # without it every client has the proxy's address, and per-IP limits hit everyone.
+        "TRUSTED_PROXY_HOPS": int(env.get("TRUSTED_PROXY_HOPS", "0")),
     }
     if database_url.startswith("sqlite"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "connect_args": {"timeout": 15}}

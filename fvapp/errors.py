@@ -31,7 +31,8 @@ def _is_api() -> bool:
 
 
 def _html(status: int, message: str | None = None, headers=None):
-    title = {404: "Not found", 403: "No access", 429: "Slow down", 503: "Unavailable"}.get(
+    title = {404: "Not found", 403: "No access", 409: "Workspace changed", 429: "Slow down",
+             503: "Unavailable"}.get(
         status, "Something is off"
     )
     g.fv_context = None  # error pages never query the database (it may be the error)
@@ -55,7 +56,7 @@ def register_error_handlers(app: Flask) -> None:
     def _http(error: HTTPException):
         if _is_api():
             return error_for_exception(error)
-        message = error.description if error.code in (403, 429) and error.description else None
+        message = error.description if error.code in (403, 409) and error.description else None
         if error.code == 429:
             message = "Too many attempts. Wait a minute and try again."
         return _html(error.code or 500, message)

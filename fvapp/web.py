@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 from flask import abort, g, render_template, request, session
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 from .models import Membership, Workspace
 from .services import workspaces
@@ -80,6 +82,36 @@ def require_context() -> Context:
     return ctx
 
 
+WORKSPACE_FIELD = "workspace_guard"
+WORKSPACE_HEADER = "X-Workspace"
+
+
+def form_guard() -> Markup:
+    """Hidden fields every state-changing form carries: the CSRF token, and the workspace the
+    page was rendered for (so a tab left open on another workspace cannot act on this one)."""
+    ctx = current_context()
+    hidden = Markup('<input type="hidden" name="{}" value="{}">')
+    fields = hidden.format("csrf_token", generate_csrf())
+    if ctx is not None:
+        fields += hidden.format(WORKSPACE_FIELD, str(ctx.workspace.id))
+    return fields
+
+
+def check_workspace_guard() -> None:
+    """409 when a form (or an htmx request, by header) was made for another workspace than the
+    session's current one: the user switched workspace in another tab since loading the page."""
+    if request.method != "POST":
+        return
+    sent = request.headers.get(WORKSPACE_HEADER) or request.form.get(WORKSPACE_FIELD)
+    if not sent:
+        return
+    ctx = current_context()
+    if ctx is None or sent != str(ctx.workspace.id):
+        current = f" to {ctx.workspace.name}" if ctx else ""
+        abort(409, f"You switched workspace{current} in another tab or window since this page "
+                   "was loaded, so nothing was changed. Reload the page and try again.")
+
+
 def choose_workspace(workspace_id: str) -> bool:
     try:
         wanted = uuid.UUID(workspace_id)
@@ -130,6 +162,7 @@ def register(app) -> None:
     app.add_template_filter(iso, "iso")
     app.add_template_filter(ago, "ago")
     app.add_template_filter(describe_event, "describe_event")
+    app.add_template_global(form_guard, "form_guard")
     app.add_template_filter(
         lambda dt: dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if dt else "", "utc"
     )

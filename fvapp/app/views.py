@@ -3,7 +3,7 @@ from flask_login import current_user, login_required
 
 from ..services import initiatives
 from ..services.errors import DomainError, NotFound
-from ..web import choose_workspace, page_or_fragment, require_context
+from ..web import check_workspace_guard, choose_workspace, page_or_fragment, require_context
 from . import bp
 from .forms import InitiativeForm, SwitchWorkspaceForm
 
@@ -11,7 +11,8 @@ from .forms import InitiativeForm, SwitchWorkspaceForm
 @bp.before_request
 @login_required
 def _signed_in():
-    pass
+    if request.endpoint != "app.switch_workspace":  # switching is the one cross-workspace act
+        check_workspace_guard()
 
 
 def _dashboard(form: InitiativeForm | None = None, status: int = 200):

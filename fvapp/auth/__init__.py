@@ -14,6 +14,22 @@ def configure_login(login_manager) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
 
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        # htmx ignores the headers of a 3xx answer and would swap the login page into a
+        # dialog: tell it to load the login page as a whole, coming back to the page shown.
+        from urllib.parse import urlsplit
+
+        from flask import flash, make_response, redirect, request, url_for
+
+        if request.headers.get("HX-Request") == "true":
+            shown = urlsplit(request.headers.get("HX-Current-URL", "")).path or "/"
+            response = make_response("", 401)
+            response.headers["HX-Redirect"] = url_for("auth.login", next=shown)
+            return response
+        flash(login_manager.login_message, login_manager.login_message_category)
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
     @login_manager.user_loader
     def load_user(session_id: str):
         # "<user id>:<generation>": logout bumps the generation, so older cookies load nobody.

@@ -22,7 +22,10 @@ def _failed(response) -> bool:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only same-site paths: never an open redirect.
+    # Only same-site paths: never an open redirect, and no control characters (urlsplit drops
+    # CR/LF/TAB before parsing, so check the string itself; they cannot go in a header).
+    if target and any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return url_for("app.dashboard")
     if target and target.startswith("/") and not target.startswith("//"):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and "\\" not in target:

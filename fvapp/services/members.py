@@ -58,6 +58,32 @@ def keys_that_stop(workspace_id: uuid.UUID, user_id: uuid.UUID) -> list[ApiKey]:
 # -- the rules ----------------------------------------------------------------------------
 
 
+def assignable_roles(actor_role: str | None) -> list[str]:
+    """The roles an actor may hand out: only an owner makes owners."""
+    if not workspaces.can_manage_members(actor_role):
+        return []
+    return [r for r in ROLES if r != "owner" or actor_role == "owner"]
+
+
+def touches_owner_without_being_one(actor: Membership, target: Membership) -> bool:
+    return target.role == "owner" and actor.role != "owner"
+
+
+@dataclass(frozen=True)
+class MemberActions:
+    """What the members table offers `actor` on `target`'s row. The dialogs behind these say
+    why a change is refused (the last owner, say); the services enforce it."""
+
+    change_role: bool
+    remove: bool
+
+
+def actions_for(actor: Membership, target: Membership) -> MemberActions:
+    manages = workspaces.can_manage_members(actor.role)
+    reachable = manages and not touches_owner_without_being_one(actor, target)
+    return MemberActions(change_role=reachable, remove=reachable or target.id == actor.id)
+
+
 def refusal_to_change_role(actor: Membership, target: Membership, new_role: str | None,
                            owners: int) -> str | None:
     """Why `actor` may not give `target` this role (None when allowed)."""
@@ -65,9 +91,9 @@ def refusal_to_change_role(actor: Membership, target: Membership, new_role: str 
         return "Only owners and admins can change roles."
     if new_role not in ROLES:
         return "Choose a role: owner, admin or member."
-    if target.role == "owner" and actor.role != "owner":
+    if touches_owner_without_being_one(actor, target):
         return "Only an owner can change an owner's role."
-    if new_role == "owner" and actor.role != "owner":
+    if new_role not in assignable_roles(actor.role):
         return "Only an owner can make someone an owner."
     if target.role == "owner" and new_role != "owner" and owners <= 1:
         return (f"{target.user.name} is the only owner. Make someone else an owner first: "
@@ -76,10 +102,12 @@ def refusal_to_change_role(actor: Membership, target: Membership, new_role: str 
 
 
 def refusal_to_remove(actor: Membership, target: Membership, owners: int) -> str | None:
-    """Why `actor` may not remove `target` (None when allowed)."""
-    if not workspaces.can_manage_members(actor.role):
+    """Why `actor` may not remove `target` (None when allowed). Anyone may leave, as long as
+    an owner remains."""
+    leaving = target.id == actor.id
+    if not leaving and not workspaces.can_manage_members(actor.role):
         return "Only owners and admins can remove members."
-    if target.role == "owner" and actor.role != "owner":
+    if not leaving and touches_owner_without_being_one(actor, target):
         return "Only an owner can remove an owner."
     if target.role == "owner" and owners <= 1:
         who = "You are" if target.id == actor.id else f"{target.user.name} is"
@@ -120,7 +148,7 @@ def add_member(workspace_id: uuid.UUID, actor_id: uuid.UUID, email: str, role: s
     actor = _actor(workspace_id, actor_id)
     if role not in ROLES:
         raise DomainError("Choose a role: owner, admin or member.", field="role")
-    if role == "owner" and actor.role != "owner":
+    if role not in assignable_roles(actor.role):
         raise DomainError("Only an owner can make someone an owner.", field="role")
     email = accounts.normalize_email(email)
     if not email:
@@ -170,8 +198,8 @@ def remove_member(workspace_id: uuid.UUID, actor_id: uuid.UUID, membership_id,
                   ip: str | None = None) -> Removal:
     """Removes the membership and revokes the member's keys in this workspace, together."""
     workspaces.lock_workspace(workspace_id)
-    actor = _actor(workspace_id, actor_id)
     target = get_member(workspace_id, membership_id)
+    actor = target if target.user_id == actor_id else _actor(workspace_id, actor_id)
     refusal = refusal_to_remove(actor, target, owner_count(workspace_id))
     if refusal:
         raise DomainError(refusal)

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import login_required
 
-from ..web import Context, is_htmx, require_context
+from ..web import Context, check_workspace_guard, is_htmx, require_context
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -13,7 +13,7 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 @bp.before_request
 @login_required
 def _signed_in():
-    pass
+    check_workspace_guard()
 
 
 def gate(allowed: Callable[[Context], bool]) -> Context:

@@ -5,7 +5,6 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, RadioField, SelectField
 
-from ..models import ROLES
 from ..services import members as members_service
 from ..services import workspaces
 from ..services.errors import DomainError, NotFound
@@ -20,8 +19,7 @@ ROLE_HELP = {
 
 
 def _role_choices(actor_role: str):
-    """Admins cannot hand out the owner role."""
-    return [(r, r.capitalize()) for r in ROLES if r != "owner" or actor_role == "owner"]
+    return [(r, r.capitalize()) for r in members_service.assignable_roles(actor_role)]
 
 
 class AddMemberForm(FlaskForm):
@@ -51,9 +49,13 @@ def _add_form(ctx, formdata=None) -> AddMemberForm:
 
 
 def _section(ctx, add_form=None, status=200, notice=None):
+    rows = members_service.list_members(ctx.workspace.id)
+    actions = {m.id: members_service.actions_for(ctx.membership, m) for m in rows}
     return page_or_fragment(
         "settings/members.html", "settings/_members.html", status,
-        rows=members_service.list_members(ctx.workspace.id),
+        rows=rows,
+        actions=actions,
+        has_actions=any(a.change_role or a.remove for a in actions.values()),
         can_manage=_manager(ctx),
         add_form=add_form or _add_form(ctx),
         notice=notice,
@@ -94,7 +96,7 @@ def add_member():
 
 def _role_dialog(ctx, target, form, status=200):
     form.role.choices = _role_choices(ctx.role)
-    blocked = target.role == "owner" and ctx.role != "owner"
+    blocked = members_service.touches_owner_without_being_one(ctx.membership, target)
     return dialog_or_page("settings/_member_role_dialog.html", status, target=target, form=form,
                    role_help=ROLE_HELP,
                    refusal="Only an owner can change an owner's role." if blocked else None)
@@ -137,16 +139,25 @@ def _remove_dialog(ctx, target, error=None, status=200):
     )
 
 
+def _removable_or_404(ctx, membership_id):
+    """Managers reach anyone's removal (the dialog says if it is refused); others only their
+    own (leaving the workspace)."""
+    target = _member_or_404(ctx, membership_id)
+    if not members_service.actions_for(ctx.membership, target).remove and not _manager(ctx):
+        abort(404)
+    return target
+
+
 @bp.route("/members/<membership_id>/remove", methods=["GET"])
 def remove_dialog(membership_id):
-    ctx = gate(_manager)
-    return _remove_dialog(ctx, _member_or_404(ctx, membership_id))
+    ctx = gate(lambda c: True)
+    return _remove_dialog(ctx, _removable_or_404(ctx, membership_id))
 
 
 @bp.route("/members/<membership_id>/remove", methods=["POST"])
 def remove_member(membership_id):
-    ctx = gate(_manager)
-    target = _member_or_404(ctx, membership_id)
+    ctx = gate(lambda c: True)
+    target = _removable_or_404(ctx, membership_id)
     try:
         removal = members_service.remove_member(
             ctx.workspace.id, current_user.id, target.id, ip=client_ip()

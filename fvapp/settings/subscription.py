@@ -5,7 +5,7 @@ from flask_login import current_user
 
 from ..services import keys, workspaces
 from ..services.errors import DomainError
-from ..web import client_ip, is_htmx, page_or_fragment
+from ..web import client_ip, hx, is_htmx, page_or_fragment
 from . import bp, dialog_or_page, gate
 
 
@@ -19,6 +19,7 @@ def _section(ctx, status=200, error=None):
         plans=workspaces.offered_plans(ctx.plan),
         current=workspaces.plan_info(ctx.plan),
         can_change=_owner(ctx),
+        self_serve=workspaces.SELF_SERVE_PLANS,
         has_api=workspaces.plan_has_api_access(ctx.plan),
         last_change=workspaces.last_plan_change(ctx.workspace.id),
         error=error,
@@ -54,7 +55,11 @@ def change_plan():
     try:
         ws = workspaces.change_plan(ctx.workspace.id, current_user.id, plan, ip=client_ip())
     except DomainError as err:
-        return _section(ctx, 422, error=err.message)
+        body, status = _section(ctx, 422, error=err.message)
+        if is_htmx():  # the form lives in the dialog: close it, show the error on the section
+            return hx(make_response(body, status), trigger="closeDialog",
+                      retarget="#subscription", reswap="outerHTML")
+        return body, status
     flash(f"{ws.name} is now on the {workspaces.plan_info(ws.plan).label} plan.", "success")
     # The plan changes the Settings navigation (API Keys): load the whole page again.
     if is_htmx():

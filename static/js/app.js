@@ -73,6 +73,45 @@
     }
   });
 
+  // An htmx request that failed swaps nothing by design: say so, instead of a click that
+  // silently does nothing. Inside an open dialog (the top layer) the message goes in it.
+  var FAILURES = {
+    400: "Your page has expired (its security token is no longer valid). Reload the page and try again.",
+    403: "You no longer have access to this. Reload the page.",
+    404: "This is no longer available: your role or the workspace's plan may have changed. Reload the page.",
+    409: "You switched workspace in another tab, so nothing was changed. Reload the page to continue.",
+    413: "That is too large to send.",
+    429: "Too many attempts. Wait a minute and try again."
+  };
+
+  function showFailure(text) {
+    var dialog = document.querySelector("dialog[open]");
+    var host = dialog ? (dialog.querySelector(".modal-body") || dialog) : document.getElementById("main");
+    if (!host) { return; }
+    var box = host.querySelector(":scope > .request-failure");
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "alert alert-error request-failure";
+      box.setAttribute("role", "alert");
+      host.insertBefore(box, host.firstChild);
+    }
+    box.textContent = text + " ";
+    var reload = document.createElement("button");
+    reload.type = "button";
+    reload.className = "btn btn-sm";
+    reload.textContent = "Reload";
+    reload.addEventListener("click", function () { window.location.reload(); });
+    box.appendChild(reload);
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    showFailure(FAILURES[status] || "Something went wrong on our side. Try again in a moment.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showFailure("ForceVue could not be reached. Check your connection and try again.");
+  });
+
   // Buttons that are only useful with JavaScript (Copy) are hidden until it runs.
   document.addEventListener("DOMContentLoaded", function () {
     document.documentElement.classList.add("js");

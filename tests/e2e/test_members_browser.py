@@ -120,3 +120,30 @@ def test_add_member_with_an_error_then_success(page_factory, demo, backend):
     expect(page.locator("#members")).to_contain_text("Fred Free was added as member.")
     expect(page.locator("#members tbody")).to_contain_text("fred@fox.test")
     watch.assert_clean()
+
+
+def test_a_failed_htmx_request_says_so_instead_of_doing_nothing(page_factory, demo, backend):
+    """Adam has Acme's members page open, switches to Fox Free in another tab, then clicks here:
+    the server refuses (409) and the page explains it, with a Reload button."""
+    from fvapp.services import workspaces
+
+    workspaces.set_plan(demo.fox.id, "pro", None)
+    page, watch = page_factory()
+    login(page, "adam@acme.test")
+    page.goto("/settings/members")
+    other = page.context.new_page()
+    other.goto("/")
+    other.get_by_label(re.compile("Switch workspace")).click()
+    other.get_by_role("button", name=re.compile("Fox Free")).click()
+    expect(other.locator(".switcher summary")).to_contain_text("Fox Free")
+    other.close()
+
+    page.get_by_label("Add a member by email").fill("fred@fox.test")
+    page.get_by_role("button", name="Add member").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("You switched workspace in another tab")
+    expect(alert.get_by_role("button", name="Reload")).to_be_visible()
+    screenshot(page, f"request-failure-desktop-{backend}", full_page=False)
+    # htmx reports the refused request on the console; that is the only error allowed here
+    watch.console_errors = [e for e in watch.console_errors if "Response Status Error Code 409" not in e]
+    watch.assert_clean()

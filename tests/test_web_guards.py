@@ -1,0 +1,141 @@
+"""Cross-cutting browser-side guards: the workspace a page was made for, htmx and sign-in,
+redirect targets, proxies, paging bounds."""
+
+from sqlalchemy import select
+
+from fvapp.extensions import db
+from fvapp.models import ApiKey, AuditEvent, Initiative, Membership
+from fvapp.services import workspaces
+
+
+def _stale_tab(browser, demo):
+    """Adam loads Acme's pages, then switches to Fox Free in another tab."""
+    browser.login("adam@acme.test")
+    page = browser.get("/settings/general").text
+    assert f'name="workspace_guard" value="{demo.acme.id}"' in page
+    assert f'"X-Workspace": "{demo.acme.id}"' in page
+    workspaces.set_plan(demo.fox.id, "pro", None)
+    browser.switch(demo.fox.id)
+
+
+def test_a_form_made_for_another_workspace_changes_nothing(browser, demo):
+    _stale_tab(browser, demo)
+    acme = str(demo.acme.id)
+    for path, data in [
+        ("/settings/general", {"name": "Renamed by a stale tab"}),
+        ("/initiatives", {"title": "Meant for Acme"}),
+        ("/settings/api-keys", {"name": "Meant for Acme"}),
+        ("/settings/members", {"email": "fred@fox.test", "role": "member"}),
+    ]:
+        response = browser.post(path, {**data, "workspace_guard": acme})
+        assert response.status_code == 409, path
+        assert "switched workspace to Fox Free" in response.text
+    db.session.expire_all()
+    assert demo.fox.name == "Fox Free"
+    assert db.session.scalar(select(Initiative)) is None
+    assert db.session.scalar(select(ApiKey)) is None
+
+
+def test_an_htmx_request_made_for_another_workspace_changes_nothing(browser, demo):
+    _stale_tab(browser, demo)
+    response = browser.post("/settings/api-keys", {"name": "Meant for Acme"}, htmx=True,
+                            headers={"X-Workspace": str(demo.acme.id)})
+    assert response.status_code == 409
+    assert db.session.scalar(select(ApiKey)) is None
+    # the current workspace's own header passes
+    response = browser.post("/settings/api-keys", {"name": "For Fox"}, htmx=True,
+                            headers={"X-Workspace": str(demo.fox.id)})
+    assert response.status_code == 200
+    assert db.session.scalar(select(ApiKey)).workspace_id == demo.fox.id
+
+
+def test_switching_workspace_is_not_blocked_by_the_guard(browser, demo):
+    browser.login("adam@acme.test")
+    response = browser.post("/workspace", {"workspace_id": str(demo.fox.id),
+                                           "workspace_guard": str(demo.acme.id)})
+    assert response.status_code == 303
+    assert "Fox Free" in browser.get("/settings/general").text
+
+
+def test_htmx_request_without_a_session_is_told_to_load_the_login_page(browser, demo):
+    response = browser.client.get(
+        "/settings/api-keys/new",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/settings/api-keys"},
+    )
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == "/login?next=/settings/api-keys"
+    assert response.text == ""
+    plain = browser.client.get("/settings/members")
+    assert plain.status_code == 302 and plain.headers["Location"].startswith("/login?next=")
+
+
+def test_control_characters_in_next_go_to_the_dashboard(browser, demo):
+    for target in ("/%0aX", "/%0d%0aSet-Cookie:x=1", "/%09x", "/%7fx"):
+        browser.refresh_token("/login")
+        response = browser.client.post(
+            f"/login?next={target}",
+            data={"email": "ava@acme.test", "password": demo.password, "csrf_token": browser.token},
+        )
+        assert response.status_code == 303
+        assert response.headers["Location"] == "/"
+        browser.refresh_token("/")
+        browser.post("/logout")
+
+
+def test_activity_page_numbers_beyond_any_history_are_not_a_500(browser, demo):
+    browser.login("ava@acme.test")
+    for page in ("9223372036854775807", "-5", "0", "1e9"):
+        response = browser.get(f"/settings/activity?page={page}")
+        assert response.status_code == 200, page
+
+
+def test_behind_a_trusted_proxy_the_client_address_is_recorded(app_factory, demo):
+    from conftest import Browser
+
+    app = app_factory(TRUSTED_PROXY_HOPS=1)
+    person = Browser(app.test_client())
+    person.login("ava@acme.test")
+    person.post("/settings/general", {"name": "Acme Proxy"},
+                headers={"X-Forwarded-For": "203.0.113.9"})
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "workspace.renamed"))
+    assert event.ip == "203.0.113.9"
+
+
+def test_without_trusted_proxies_forwarded_headers_are_ignored(browser, demo):
+    browser.login("ava@acme.test")
+    browser.post("/settings/general", {"name": "Acme Direct"},
+                 headers={"X-Forwarded-For": "203.0.113.9"})
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "workspace.renamed"))
+    assert event.ip == "127.0.0.1"
+
+
+def test_a_member_may_leave_and_the_last_owner_may_not(browser_factory, demo):
+    mia = browser_factory()
+    mia.login("mia@acme.test")
+    mine = db.session.scalar(select(Membership).where(
+        Membership.user_id == demo.user("mia@acme.test").id))
+    page = mia.get("/settings/members").text
+    assert "Leave workspace" in page and "Remove Adam Admin" not in page
+    dialog = mia.get(f"/settings/members/{mine.id}/remove", htmx=True).text
+    assert "Leave Acme Analytics?" in dialog
+    response = mia.post(f"/settings/members/{mine.id}/remove", htmx=True)
+    assert response.status_code == 200 and response.headers["HX-Redirect"] == "/"
+    assert db.session.get(Membership, mine.id) is None
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "member.removed"))
+    assert event.actor_id == demo.user("mia@acme.test").id
+
+
+def test_plan_form_error_over_htmx_lands_on_the_section(browser, demo):
+    browser.login("ava@acme.test")
+    response = browser.post("/settings/subscription", {"plan": "internal"}, htmx=True)
+    assert response.status_code == 422
+    assert response.headers["HX-Retarget"] == "#subscription"
+    assert "closeDialog" in response.headers["HX-Trigger"]
+    assert "Choose Free, Pro, Team or Consultant" in response.text
+
+
+def test_cli_says_which_database_it_changes(runner, demo, database_url):
+    result = runner.invoke(args=["set-plan", "Fox Free", "team"])
+    assert result.exit_code == 0
+    assert "Database: " in result.output
+    assert "Database: " in runner.invoke(args=["seed-demo"]).output
