@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from fvapp.extensions import db
 from fvapp.models import ApiKey, AuditEvent, utcnow
 from fvapp.services import keys, workspaces
+from fvapp.services.errors import Forbidden
 
 PAGE = "/settings/api-keys"
 NEW = "/settings/api-keys/new"
@@ -66,6 +67,23 @@ def test_page_or_fragment_by_hx_request(adam):
     assert fragment.text.lstrip().startswith("<section") and 'id="api-keys"' in fragment.text
     assert 'hx-trigger="keysChanged from:body"' in fragment.text
     assert "Security guidance" not in fragment.text
+
+
+def test_the_page_says_where_to_go_next(adam, app):
+    text = adam.get(PAGE).text
+    block = re.search(r'<nav class="keys-next" aria-labelledby="keys-next-title">.*?</nav>', text, re.S)
+    assert block, "no “Where to go next” block"
+    block = block.group(0)
+    assert ">Where to go next</h3>" in block
+    assert re.search(r'<a href="/api/v1/openapi.json"[^>]*>REST API reference</a>\s*<span[^>]*>OpenAPI 3.1<', block)
+    assert "<dd><code>http://localhost/api/v1</code></dd>" in block and "Authorization: Bearer" in block
+    assert '<a href="/settings/subscription">Plans &amp; billing</a>' in block
+    assert "where to go next" not in adam.get(PAGE, htmx=True).text.lower()  # the page's, not the fragment's
+
+    # Both links lead somewhere real: the public OpenAPI 3.1 document and the plans.
+    spec = app.test_client().get("/api/v1/openapi.json")
+    assert spec.status_code == 200 and spec.get_json()["openapi"].startswith("3.1")
+    assert "Pro" in adam.get("/settings/subscription").text
 
 
 def test_the_create_dialog_is_a_dialog_for_htmx_and_a_page_without(adam):
@@ -185,6 +203,17 @@ def test_at_the_cap_the_button_is_disabled_and_the_server_refuses(adam, demo):
     assert state() == before
 
 
+def test_the_page_the_dialog_and_the_server_ask_one_cap_function(adam, monkeypatch):
+    monkeypatch.setattr(keys, "cap_reached", lambda active: True)  # with no key at all
+    page = adam.get(PAGE).text
+    assert "0 of 10 active keys" in page and "Revoke a key to create another" in page
+    assert re.search(r'<button[^>]*id="create-key"[^>]*\sdisabled[\s>]', page)
+    assert re.search(r'<button type="submit"[^>]*disabled', adam.get(NEW, htmx=True).text)
+    response = adam.post(PAGE, {"name": "First"}, htmx=True)
+    assert response.status_code == 422 and "Revoke a key to create another" in response.text
+    assert state() == ([], [])
+
+
 # -- revoke -------------------------------------------------------------------------------------
 
 
@@ -278,6 +307,53 @@ def test_members_and_free_workspaces_get_404_everywhere_and_nothing_changes(
         assert response.status_code == 404, (method, path, htmx)
         assert "fvk_live_" not in response.text
     assert state() == before
+
+
+def section_status(person, key_id) -> list[int]:
+    statuses = []
+    for method, path, htmx in section_requests(key_id):
+        if method == "get":
+            statuses.append(person.get(path, htmx=htmx).status_code)
+        else:
+            statuses.append(person.post(path, {"name": "Sneaky"}, htmx=htmx).status_code)
+    return statuses
+
+
+def test_the_rule_is_one_function(browser_factory, demo, monkeypatch):
+    """The nav, every view and the service all ask workspaces.can_manage_keys: turn its answer
+    around and each of them follows, for a role and plan that would say the opposite."""
+    assert workspaces.can_manage_keys("owner", "pro")
+    assert workspaces.can_manage_keys("admin", "consultant")
+    assert workspaces.can_manage_keys("admin", "internal")
+    assert not workspaces.can_manage_keys("member", "team")
+    assert not workspaces.can_manage_keys("owner", "free")
+    assert not workspaces.can_manage_keys(None, "pro")
+
+    ava, mia = demo.user("ava@acme.test"), demo.user("mia@acme.test")
+    key = make_key(demo)
+    owner = browser_factory()
+    owner.login("ava@acme.test")
+    assert 'href="/settings/api-keys"' in owner.get("/settings/general").text
+
+    asked = []
+    monkeypatch.setattr(workspaces, "can_manage_keys", lambda role, plan: asked.append(role) or False)
+    assert 'href="/settings/api-keys"' not in owner.get("/settings/general").text
+    before = state()
+    assert section_status(owner, key.id) == [404] * 10
+    assert state() == before
+    with pytest.raises(Forbidden):
+        keys.create_key(demo.acme.id, ava.id, "Owner, refused")
+    with pytest.raises(Forbidden):
+        keys.revoke_key(demo.acme.id, key.id, ava.id)
+    assert state() == before and set(asked) == {"owner"}
+
+    monkeypatch.setattr(workspaces, "can_manage_keys", lambda role, plan: True)
+    member = browser_factory()
+    member.login("mia@acme.test")
+    nav = member.get("/settings/general").text
+    assert re.search(r'<a href="/settings/api-keys"\s*>API Keys</a>', nav)
+    assert member.get(PAGE).status_code == 200
+    assert keys.create_key(demo.acme.id, mia.id, "Member, let in").key.is_active
 
 
 def test_owners_and_admins_of_paid_workspaces_are_let_in(browser_factory, demo):

@@ -179,15 +179,6 @@ def test_internal_workspaces_qualify(demo, adam):
     assert keys.create_key(demo.acme.id, adam.id, "Ops").key.is_active
 
 
-def test_the_rule_is_one_function(demo):
-    assert workspaces.can_manage_keys("owner", "pro")
-    assert workspaces.can_manage_keys("admin", "consultant")
-    assert workspaces.can_manage_keys("admin", "internal")
-    assert not workspaces.can_manage_keys("member", "team")
-    assert not workspaces.can_manage_keys("owner", "free")
-    assert not workspaces.can_manage_keys(None, "pro")
-
-
 # -- the cap ------------------------------------------------------------------------------------
 
 
@@ -202,6 +193,15 @@ def test_the_eleventh_active_key_is_refused_and_revoking_frees_a_slot(demo, adam
     keys.revoke_key(demo.acme.id, made[0].id, adam.id)
     assert keys.create_key(demo.acme.id, adam.id, "Replacement").key.is_active
     assert keys.count_active(demo.acme.id) == 10 and key_count() == 11
+
+
+def test_the_cap_is_one_function(demo, adam, monkeypatch):
+    """create_key asks keys.cap_reached, as the views do (see the HTTP tests)."""
+    assert not keys.cap_reached(9) and keys.cap_reached(10) and keys.cap_reached(11)
+    monkeypatch.setattr(keys, "cap_reached", lambda active: True)
+    with pytest.raises(keys.KeyLimitReached):
+        keys.create_key(demo.acme.id, adam.id, "First")
+    assert key_count() == 0
 
 
 def test_the_cap_is_per_workspace(demo, adam):

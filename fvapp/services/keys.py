@@ -104,6 +104,11 @@ def count_active(workspace_id: uuid.UUID) -> int:
     return db.session.scalar(stmt) or 0
 
 
+def cap_reached(active: int) -> bool:
+    """The 10-key cap: the create button, the dialog and create_key all ask this."""
+    return active >= MAX_ACTIVE_KEYS
+
+
 def get_key(workspace_id: uuid.UUID, key_id: uuid.UUID | str) -> ApiKey:
     return get_in_workspace(ApiKey, workspace_id, key_id, "Key")
 
@@ -135,7 +140,7 @@ def create_key(
     try:
         ws = workspaces.lock_workspace(workspace_id)
         _require_manager(workspace_id, actor_id, ws.plan)
-        if count_active(workspace_id) >= MAX_ACTIVE_KEYS:
+        if cap_reached(count_active(workspace_id)):
             raise KeyLimitReached()
         clear = generate_key()
         key = ApiKey(

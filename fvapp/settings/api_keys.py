@@ -4,11 +4,12 @@ Every URL here answers 404 to anyone `can_manage_keys` says no to. With htmx the
 into #dialog-host; without JavaScript the same URLs answer whole pages and plain forms.
 """
 
-from flask import abort, flash, make_response, redirect, render_template, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField
 
+from ..api import PREFIX as API_PREFIX
 from ..services import keys, workspaces
 from ..services.errors import DomainError, Forbidden, NotFound
 from ..web import client_ip, hx, is_htmx, page_or_fragment
@@ -49,15 +50,16 @@ def _section_context(ctx, notice=None) -> dict:
         "keys": keys.list_keys(ctx.workspace.id),
         "active_count": active,
         "max_keys": keys.MAX_ACTIVE_KEYS,
-        "at_cap": active >= keys.MAX_ACTIVE_KEYS,
+        "at_cap": keys.cap_reached(active),
         "notice": notice,
+        "api_base": request.host_url.rstrip("/") + API_PREFIX,  # for "Where to go next"
     }
 
 
 def _create_dialog(ctx, form, status=200):
     return dialog_or_page(
         "settings/_key_create_dialog.html", status, form=form, max_keys=keys.MAX_ACTIVE_KEYS,
-        at_cap=keys.count_active(ctx.workspace.id) >= keys.MAX_ACTIVE_KEYS,
+        at_cap=keys.cap_reached(keys.count_active(ctx.workspace.id)),
     )
 
 

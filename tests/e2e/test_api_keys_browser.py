@@ -146,32 +146,49 @@ def test_members_and_free_workspaces_see_no_api_keys(page_factory, demo, email):
     watch.assert_clean()
 
 
-def test_without_javascript_the_same_actions_are_plain_forms(chromium, live_server, demo, backend):
-    context = chromium.new_context(base_url=live_server, viewport=DESKTOP, java_script_enabled=False)
-    try:
-        page = context.new_page()
-        login(page, "adam@acme.test")
-        page.goto("/settings/api-keys")
-        page.get_by_role("button", name="Create key").click()
-        expect(page).to_have_url(re.compile(r"/settings/api-keys/new"))
-        page.get_by_role("button", name="Create key").click()
-        expect(page.get_by_text("Give the key a name")).to_be_visible()
-        page.get_by_label("Name").fill("CI pipeline")
-        page.get_by_role("button", name="Create key").click()
-        expect(page).to_have_url(re.compile(r"/settings/api-keys$"))  # a POST answer: no key in the URL
-        full = page.locator("code").filter(has_text="fvk_live_").inner_text().strip()
-        assert KEY.fullmatch(full)
-        expect(page.get_by_role("button", name="Copy")).to_be_hidden()  # needs JavaScript
-        screenshot(page, f"api-keys-reveal-nojs-desktop-{backend}")
-        page.get_by_role("link", name="Done").click()
-        expect(page.get_by_role("row").filter(has_text="CI pipeline")).to_contain_text(full[:13] + "…")
-        assert full not in page.content()
+def test_without_javascript_the_same_actions_are_plain_forms(page_factory, demo, backend):
+    page, watch = page_factory(javascript=False)
+    login(page, "adam@acme.test")
+    page.goto("/settings/api-keys")
+    page.get_by_role("button", name="Create key").click()
+    expect(page).to_have_url(re.compile(r"/settings/api-keys/new"))
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_text("Give the key a name")).to_be_visible()
+    page.get_by_label("Name").fill("CI pipeline")
+    page.get_by_role("button", name="Create key").click()
+    expect(page).to_have_url(re.compile(r"/settings/api-keys$"))  # a POST answer: no key in the URL
+    full = page.locator("code").filter(has_text="fvk_live_").inner_text().strip()
+    assert KEY.fullmatch(full)
+    expect(page.get_by_role("button", name="Copy")).to_be_hidden()  # needs JavaScript
+    screenshot(page, f"api-keys-reveal-nojs-desktop-{backend}")
+    page.get_by_role("link", name="Done").click()
+    expect(page.get_by_role("row").filter(has_text="CI pipeline")).to_contain_text(full[:13] + "…")
+    assert full not in page.content()
 
-        page.get_by_role("button", name="Revoke CI pipeline").click()
-        expect(page.get_by_role("heading", name="Revoke “CI pipeline”?")).to_be_visible()
-        page.get_by_role("button", name="Revoke key").click()
-        expect(page.get_by_text("“CI pipeline” was revoked")).to_be_visible()
-        expect(page.get_by_role("row").filter(has_text="CI pipeline")).to_contain_text("Revoked")
-        expect(page.get_by_role("button", name="Revoke CI pipeline")).to_have_count(0)
-    finally:
-        context.close()
+    page.get_by_role("button", name="Revoke CI pipeline").click()
+    expect(page.get_by_role("heading", name="Revoke “CI pipeline”?")).to_be_visible()
+    page.get_by_role("button", name="Revoke key").click()
+    expect(page.get_by_text("“CI pipeline” was revoked")).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text="CI pipeline")).to_contain_text("Revoked")
+    expect(page.get_by_role("button", name="Revoke CI pipeline")).to_have_count(0)
+    watch.assert_clean()
+
+
+# -- the watch every browser test ends with --------------------------------------------------
+
+
+def test_the_watch_still_sees_a_csp_violation_after_navigating_away(page_factory, demo):
+    page, watch = page_factory()
+    page.goto("/login")
+    # An inline <style> breaks our CSP; wait until the page has seen the violation, then leave.
+    page.evaluate("""() => new Promise(resolve => {
+      document.addEventListener('securitypolicyviolation', resolve, {once: true});
+      document.head.insertAdjacentHTML('beforeend', '<style>b { color: red }</style>');
+    })""")
+    page.goto("/login?next=elsewhere")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    [violation] = watch.csp_violations()
+    assert violation.startswith("style-src") and violation.endswith("/login")  # where it happened
+    assert "Content Security Policy" in watch.console_errors[0]  # Chromium's console says it too
+    with pytest.raises(AssertionError):
+        watch.assert_clean()
