@@ -25,6 +25,7 @@ PAID_PLANS = frozenset({"pro", "team", "consultant"})
 API_PLANS = PAID_PLANS | {"internal"}
 ROLES = ("owner", "admin", "member")
 MANAGER_ROLES = frozenset({"owner", "admin"})
+MAX_ACTIVE_KEYS = 10  # per workspace (SPEC §3)
 
 
 def utcnow() -> datetime:

@@ -124,7 +124,7 @@ def test_removal_revokes_exactly_that_users_keys_in_that_workspace(demo):
     workspaces.set_plan(demo.fox.id, "pro", None)
     adams_fox = keys.create_key(demo.fox.id, adam.id, "Adam Fox").key
 
-    preview = members.keys_that_stop(demo.acme.id, adam.id)
+    preview = keys.active_keys_of_creator(demo.acme.id, adam.id)
     assert [k.id for k in preview] == [adams_acme.id]
 
     removal = members.remove_member(demo.acme.id, ava.id, _member(demo, "adam@acme.test").id)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import ApiKey, utcnow
+from ..models import MAX_ACTIVE_KEYS, ApiKey, utcnow
 from . import audit, workspaces
 from .errors import DomainError, Forbidden
 from .scoping import get_in_workspace
@@ -24,7 +24,6 @@ KEY_PREFIX = "fvk_live_"
 BODY_LENGTH = 32
 CHECKSUM_LENGTH = 6
 DISPLAY_CHARS = 4
-MAX_ACTIVE_KEYS = 10
 NAME_MAX = 100
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 KEY_PATTERN = re.compile(rf"^{KEY_PREFIX}[0-9A-Za-z]{{{BODY_LENGTH + CHECKSUM_LENGTH}}}$")
@@ -109,6 +108,21 @@ def cap_reached(active: int) -> bool:
     return active >= MAX_ACTIVE_KEYS
 
 
+def active_keys_of_creator(workspace_id: uuid.UUID, user_id: uuid.UUID) -> list[ApiKey]:
+    """A user's active keys in one workspace: what removing them from it revokes (and what the
+    removal confirmation lists), newest first."""
+    stmt = (
+        select(ApiKey)
+        .where(
+            ApiKey.workspace_id == workspace_id,
+            ApiKey.created_by_id == user_id,
+            ApiKey.revoked_at.is_(None),
+        )
+        .order_by(ApiKey.created_at.desc(), ApiKey.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
 def get_key(workspace_id: uuid.UUID, key_id: uuid.UUID | str) -> ApiKey:
     return get_in_workspace(ApiKey, workspace_id, key_id, "Key")
 
@@ -190,15 +204,7 @@ def revoke_keys_of_creator(
     workspace_id: uuid.UUID, user_id: uuid.UUID, actor_id: uuid.UUID, reason: str, ip=None
 ) -> list[ApiKey]:
     """Part of a caller's transaction (member removal): no commit here."""
-    keys = list(
-        db.session.scalars(
-            select(ApiKey).where(
-                ApiKey.workspace_id == workspace_id,
-                ApiKey.created_by_id == user_id,
-                ApiKey.revoked_at.is_(None),
-            )
-        )
-    )
+    keys = active_keys_of_creator(workspace_id, user_id)
     for key in keys:
         _mark_revoked(key, actor_id, reason=reason, ip=ip)
     return keys

@@ -41,20 +41,6 @@ def owner_count(workspace_id: uuid.UUID) -> int:
     return db.session.scalar(stmt) or 0
 
 
-def keys_that_stop(workspace_id: uuid.UUID, user_id: uuid.UUID) -> list[ApiKey]:
-    """The active keys a removal would revoke: the member's own keys in this workspace."""
-    stmt = (
-        select(ApiKey)
-        .where(
-            ApiKey.workspace_id == workspace_id,
-            ApiKey.created_by_id == user_id,
-            ApiKey.revoked_at.is_(None),
-        )
-        .order_by(ApiKey.created_at.desc())
-    )
-    return list(db.session.scalars(stmt))
-
-
 # -- the rules ----------------------------------------------------------------------------
 
 

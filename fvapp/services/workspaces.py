@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..db_setup import begin_immediate
 from ..extensions import db
-from ..models import API_PLANS, MANAGER_ROLES, PLANS, Membership, User, Workspace
+from ..models import API_PLANS, MANAGER_ROLES, MAX_ACTIVE_KEYS, PLANS, Membership, User, Workspace
 from . import audit
 from .errors import DomainError, NotFound
 from .text import clean_text
@@ -190,7 +190,7 @@ PLAN_CATALOG = (
     PlanInfo("free", "Free", "$0", "For trying ForceVue with a small team.",
              ("Unlimited initiatives", "Up to 5 members", "No API access")),
     PlanInfo("pro", "Pro", "$12 / member / month", "For teams that automate.",
-             ("Everything in Free", "REST API and API keys", "Up to 10 active keys")),
+             ("Everything in Free", "REST API and API keys", f"Up to {MAX_ACTIVE_KEYS} active keys")),
     PlanInfo("team", "Team", "$24 / member / month", "For larger organisations.",
              ("Everything in Pro", "Activity log retention", "Priority support")),
     PlanInfo("consultant", "Consultant", "$49 / month", "For consultants serving clients.",

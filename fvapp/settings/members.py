@@ -5,6 +5,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, RadioField, SelectField
 
+from ..services import keys as keys_service
 from ..services import members as members_service
 from ..services import workspaces
 from ..services.errors import DomainError, NotFound
@@ -134,7 +135,7 @@ def _remove_dialog(ctx, target, error=None, status=200):
     return dialog_or_page(
         "settings/_member_remove_dialog.html", status,
         target=target, error=error, refusal=refusal,
-        keys=members_service.keys_that_stop(ctx.workspace.id, target.user_id),
+        keys=keys_service.active_keys_of_creator(ctx.workspace.id, target.user_id),
         is_self=target.user_id == current_user.id,
     )
 
