@@ -1,5 +1,6 @@
 """How much the API's authentication costs: requests/s and p50/p99 of GET /api/v1/me, SQL
-statements per request, last_used_at writes, and key_auth.authenticate alone.
+statements per request, last_used_at writes, round trips to PostgreSQL per request, and
+key_auth.authenticate alone.
 
     .venv/bin/python benchmarks/api_auth.py                       # SQLite in a temporary dir
     .venv/bin/python benchmarks/api_auth.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\
@@ -8,13 +9,17 @@ statements per request, last_used_at writes, and key_auth.authenticate alone.
 With a PostgreSQL URL it creates a scratch database next to the one named and drops it after.
 The app is called in-process through its WSGI interface (no sockets), one request at a time, so
 the figures are the app's own cost: the auth hook, the rate-limit storage, the view, the envelope.
-Speed targets live here, not in the test suite.
+Each request gets its own app context, as in production, so its session checks a connection out
+of the pool (pool_pre_ping pings it) and hands it back at the end.
+
+"SQL statements" counts what SQLAlchemy executes (before_cursor_execute); "round trips" counts
+what libpq exchanges with the server (PQtrace: one per ReadyForQuery), which adds the ping and
+BEGIN/ROLLBACK. Speed targets live here, not in the test suite.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 import tempfile
@@ -24,18 +29,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from api_helpers import PgRoundTrips, sql_statements  # noqa: E402
 
 from fvapp import create_app  # noqa: E402
 from fvapp.cli import seed_demo  # noqa: E402
 from fvapp.extensions import db  # noqa: E402
 from fvapp.services import key_auth, keys  # noqa: E402
 from fvapp.services.accounts import find_user  # noqa: E402
-
-TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK)\b", re.I)
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -96,31 +101,29 @@ def run(url: str, args) -> None:
         clear = keys.create_key(workspace_id, ava.id, "benchmark").clear
         engine = db.engine
 
-    statements: list[str] = []
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _count(conn, cursor, statement, *rest):
-        if not TRANSACTION_CONTROL.match(statement):
-            statements.append(statement.split()[0].upper())
-
     client = app.test_client()
     headers = {"Authorization": f"Bearer {clear}"}
     for _ in range(200):  # warm up: pools, caches, the first last_used_at write
         client.get("/api/v1/me", headers=headers)
 
-    statements.clear()
     latencies = []
-    started = time.perf_counter()
-    for _ in range(args.requests):
-        t0 = time.perf_counter()
-        response = client.get("/api/v1/me", headers=headers)
-        latencies.append(time.perf_counter() - t0)
-        if response.status_code != 200:
-            raise SystemExit(f"unexpected {response.status_code}: {response.get_data(as_text=True)}")
-    elapsed = time.perf_counter() - started
+    with sql_statements(engine) as seen:
+        started = time.perf_counter()
+        for _ in range(args.requests):
+            t0 = time.perf_counter()
+            response = client.get("/api/v1/me", headers=headers)
+            latencies.append(time.perf_counter() - t0)
+            if response.status_code != 200:
+                raise SystemExit(
+                    f"unexpected {response.status_code}: {response.get_data(as_text=True)}")
+        elapsed = time.perf_counter() - started
 
+    statements = [statement.split()[0].upper() for statement in seen]
     per_request = len(statements) / args.requests
     selects, updates = statements.count("SELECT"), statements.count("UPDATE")
+
+    backend = make_url(url).get_backend_name()
+    trips = round_trips(client, headers, engine, min(args.requests, 1000)) if backend == "postgresql" else None
 
     with app.app_context():
         every = timedelta(seconds=app.config["API_KEY_TOUCH_SECONDS"])
@@ -133,7 +136,6 @@ def run(url: str, args) -> None:
             db.session.rollback()
         db.session.remove()
 
-    backend = make_url(url).get_backend_name()
     print(f"backend: {backend}, rate-limit storage: {args.redis_url or 'memory'}, "
           f"{args.requests} sequential requests, in-process WSGI")
     print(f"GET /api/v1/me: {args.requests / elapsed:,.0f} requests/s, "
@@ -142,10 +144,33 @@ def run(url: str, args) -> None:
     print(f"SQL statements per request: {per_request:.2f} "
           f"({selects} SELECT, {updates} UPDATE over {args.requests} requests; "
           "transaction control not counted)")
+    if trips is not None:
+        sample, spent = trips
+        kinds = ", ".join(f"{kind} {count / sample:.2f}" for kind, count in spent.most_common())
+        print(f"PostgreSQL round trips per request: {spent.total() / sample:.2f} ({kinds}; "
+              f"libpq trace of {sample} more requests)")
+    else:
+        print("PostgreSQL round trips per request: n/a on SQLite (in-process, no server)")
     print(f"key_auth.authenticate alone: {len(auth_times) / sum(auth_times):,.0f} calls/s, "
           f"p50 {statistics.median(auth_times) * 1000:.3f} ms, "
           f"p99 {percentile(auth_times, 0.99) * 1000:.3f} ms")
     engine.dispose()
+
+
+def round_trips(client, headers: dict, engine, requests: int):
+    """(requests, Counter of round trips by kind) for that many more GET /me, traced by libpq.
+    Apart from the timed run, whose speed the tracing would change: the pool is emptied so the
+    tracer sees every connection from its start."""
+    engine.dispose()
+    trips = PgRoundTrips(engine)
+    try:
+        client.get("/api/v1/me", headers=headers)  # a fresh connection, pinged from now on
+        before = trips.counts()
+        for _ in range(requests):
+            client.get("/api/v1/me", headers=headers)
+        return requests, trips.counts() - before
+    finally:
+        trips.close()
 
 
 if __name__ == "__main__":

@@ -1,13 +1,18 @@
-"""Error pages for people, the JSON envelope for /api/: chosen at app level by path, because
-routing errors (404/405) never reach a blueprint's handler."""
+"""Every error answer of the app: pages for people, the SPEC §5 envelope for the API.
+
+These app-level handlers are the only error handlers, the API's included (its blueprint registers
+none): a blueprint's handlers never see routing errors (404/405), so the choice between page and
+envelope is made here, by path (fvapp.api.is_api_request), for every error alike. What the
+envelope says for each exception is fvapp/api/envelope.py's error_for_exception.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, render_template, request
+from flask import Flask, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .extensions import db
@@ -25,9 +30,20 @@ MESSAGES = {
     503: "The service is briefly unavailable. Try again in a few seconds.",
 }
 
+RETRY_AFTER = {"Retry-After": "5"}  # seconds, after the database was unavailable
 
-def _is_api() -> bool:
-    return request.path.startswith("/api/")
+# The database cannot serve us right now: refused or lost connections (OperationalError, and a
+# pool_pre_ping that keeps failing: DisconnectionError), or every pooled connection busy for
+# pool_timeout seconds (TimeoutError). Not a bug: 503 and "retry", never a 500.
+DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.DisconnectionError, sa_exc.TimeoutError)
+
+
+def database_unavailable(error: BaseException) -> bool:
+    # Any other driver error counts when SQLAlchemy recognised it as a lost connection (e.g. an
+    # InterfaceError "connection already closed"); otherwise it is a bug, and a 500.
+    return isinstance(error, DATABASE_UNAVAILABLE) or (
+        isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
+    )
 
 
 def _html(status: int, message: str | None = None, headers=None):
@@ -36,6 +52,12 @@ def _html(status: int, message: str | None = None, headers=None):
         status, "Something is off"
     )
     g.fv_context = None  # error pages never query the database (it may be the error)
+    if status == 503:
+        # Nor may Flask-Login's template context, which loads current_user when it is not yet
+        # loaded (or reloads one the rollback expired): with the database gone, that would
+        # fail again inside this handler and leave a bare 500. Anonymous for this page only:
+        # the session, and so the login, is untouched.
+        g._login_user = current_app.login_manager.anonymous_user()
     body = render_template(
         "errors/error.html", status=status, title=title, message=message or MESSAGES.get(status)
     )
@@ -43,38 +65,45 @@ def _html(status: int, message: str | None = None, headers=None):
 
 
 def register_error_handlers(app: Flask) -> None:
-    from .api.envelope import error_for_exception
+    from .api import envelope, is_api_request
+    from .services.errors import DomainError
+
+    def is_api() -> bool:
+        return is_api_request(request.path)
 
     @app.errorhandler(CSRFError)
-    def _csrf(error):
-        if _is_api():  # the API is exempt; kept for completeness
-            return error_for_exception(error)
+    def _csrf(exc):
+        if is_api():  # the API is exempt; kept for completeness
+            return envelope.error_for_exception(exc)
         return _html(400, "Your form expired or was sent without its security token. "
                           "Reload the page and try again.")
 
     @app.errorhandler(HTTPException)
-    def _http(error: HTTPException):
-        if _is_api():
-            return error_for_exception(error)
-        message = error.description if error.code in (403, 409) and error.description else None
-        if error.code == 429:
+    def _http(exc: HTTPException):
+        if is_api():
+            return envelope.error_for_exception(exc)
+        message = exc.description if exc.code in (403, 409) and exc.description else None
+        if exc.code == 429:
             message = "Too many attempts. Wait a minute and try again."
-        return _html(error.code or 500, message)
+        return _html(exc.code or 500, message)
 
-    @app.errorhandler(OperationalError)
-    def _db_down(error):
-        log.warning("database unavailable: %s", type(error).__name__)
+    def _db_down(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
         db.session.rollback()
-        if _is_api():
-            return error_for_exception(error)
-        return _html(503, headers={"Retry-After": "5"})
+        if is_api():
+            return envelope.error(503, headers=RETRY_AFTER)
+        return _html(503, headers=RETRY_AFTER)
 
     @app.errorhandler(Exception)
-    def _unexpected(error):
-        if isinstance(error, HTTPException):
-            return _http(error)
+    def _exception(exc):
+        if isinstance(exc, HTTPException):
+            return _http(exc)
+        if database_unavailable(exc):
+            return _db_down(exc)
+        if is_api() and isinstance(exc, (envelope.ApiError, DomainError)):
+            return envelope.error_for_exception(exc)  # the API's and the services' refusals: 4xx
         log.exception("unhandled error on %s %s", request.method, request.path)
         db.session.rollback()
-        if _is_api():
-            return error_for_exception(InternalServerError())
+        if is_api():
+            return envelope.error_for_exception(InternalServerError())
         return _html(500)

@@ -1,16 +1,22 @@
-"""Shared by the tests/test_api_*.py modules: real keys, a client that sends them, the envelope
-assertions, and a counter of the SQL statements a request runs."""
+"""Shared by the tests/test_api_*.py modules (and benchmarks/api_auth.py): real keys, a client
+that sends them, the envelope assertions, a counter of the SQL statements a request runs and one
+of the round trips it makes to PostgreSQL."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import re
 import select
 import socket
+import tempfile
 import threading
 import uuid
+from collections import Counter
 from contextlib import contextmanager
 
+from psycopg import pq
 from sqlalchemy import event
 
 from fvapp.extensions import db
@@ -89,6 +95,61 @@ def sql_statements(engine=None):
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+class PgRoundTrips:
+    """Round trips between an engine and PostgreSQL, as libpq records them (PQtrace): each one
+    ends with the server's ReadyForQuery, whatever started it: a statement, BEGIN, COMMIT,
+    ROLLBACK, or pool_pre_ping's ping, which sql_statements() never sees (it goes straight to
+    the DBAPI connection; with psycopg it is the empty statement ";"). Attach it before the
+    engine's first connection; counts() tells the round trips so far by what started them:
+    "ping", or the first word of the SQL."""
+
+    def __init__(self, engine):
+        self.engine, self.paths = engine, []
+        event.listen(engine, "connect", self._trace)
+
+    def _trace(self, dbapi_connection, connection_record) -> None:
+        fd, path = tempfile.mkstemp(prefix="fvapp-pqtrace-")
+        dbapi_connection.pgconn.trace(fd)  # libpq owns the descriptor from here on
+        dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        self.paths.append(path)
+
+    def counts(self) -> Counter:
+        ctypes.CDLL(None).fflush(None)  # libpq writes through a buffered FILE*
+        found: Counter = Counter()
+        for path in self.paths:
+            with open(path, encoding="utf-8", errors="replace") as trace:
+                started = None
+                for line in trace:
+                    direction, _, rest = line.partition("\t")
+                    fields = rest.split("\t", 2)
+                    if direction == "F" and started is None and len(fields) == 3:
+                        started = _sql_label(fields[1], fields[2])
+                    elif direction == "B" and fields[1:2] == ["ReadyForQuery"]:
+                        found[started or "other"] += 1
+                        started = None
+        return found
+
+    def close(self) -> None:
+        event.remove(self.engine, "connect", self._trace)
+        for path in self.paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def _sql_label(message: str, arguments: str) -> str | None:
+    """ "ping" for a ping, else the first word of the SQL a Query or Parse message carries."""
+    if message == "Query":
+        sql = arguments.strip()[1:]
+    elif message == "Parse":  # "<statement name>" "<sql>" …
+        sql = arguments.strip().split('" "', 1)[-1]
+    else:
+        return None
+    if sql.startswith((';"', 'SELECT 1"')):  # SQLAlchemy's ping: psycopg's, or the default
+        return "ping"
+    word = re.match(r"[A-Za-z]*", sql).group()
+    return word.upper() or None
 
 
 class TcpProxy:

@@ -3,16 +3,23 @@ defaults, ordering and pagination, scoping by workspace, and the shared path wit
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
+import jsonschema_rs
 import pytest
 from api_helpers import Api, assert_envelope, mint_key
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
+from fvapp.api import schemas
 from fvapp.extensions import db
 from fvapp.models import Initiative, utcnow
 from fvapp.services import initiatives, keys
+from fvapp.services.errors import DomainError
+from fvapp.services.text import clean_text
 
 
 @pytest.fixture
@@ -63,11 +70,57 @@ def test_unknown_path_is_a_404_envelope_with_or_without_a_key(api, app):
     ("POST", "/me"),
     ("DELETE", "/initiatives"),
     ("OPTIONS", "/initiatives"),
+    ("OPTIONS", "/openapi.json"),
+    ("POST", "/openapi.json"),
 ])
 def test_wrong_method_is_a_405_envelope_with_allow(api, method, path):
     response = api.open(path, method)
     assert_envelope(response, 405, "METHOD_NOT_ALLOWED")
     assert response.headers["Allow"]
+    assert "OPTIONS" not in response.headers["Allow"]
+
+
+def test_no_api_route_answers_options_by_itself(app):
+    # Flask adds OPTIONS to every route unless told not to; under /api/v1 it would answer 200
+    # with an empty text/html body, outside the envelope.
+    api_rules = [rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api.")]
+    assert api_rules
+    assert [rule.rule for rule in api_rules if "OPTIONS" in rule.methods] == []
+
+
+@pytest.mark.parametrize("path", ["/api", "/api/", "/api/v2/initiatives", "/api/v1/nope"])
+def test_everything_under_api_is_the_api_even_unrouted(app, path):
+    response = app.test_client().get(path)
+    assert_envelope(response, 404, "NOT_FOUND")
+    assert "Set-Cookie" not in response.headers  # the browser session is never opened there
+
+
+@pytest.mark.parametrize("path", ["/apis", "/api-v1/me", "/nope/api/v1"])
+def test_paths_that_only_look_like_the_api_get_the_html_page(app, path):
+    response = app.test_client().get(path)
+    assert response.status_code == 404 and response.mimetype == "text/html"
+
+
+def test_is_api_request_is_the_one_rule():
+    from fvapp.api import is_api_request
+
+    assert [is_api_request(p) for p in ("/api", "/api/", "/api/v1/me", "/apis", "/", "/login")] == [
+        True, True, True, False, False, False]
+
+
+def test_the_request_id_header_belongs_to_the_envelope(api, app):
+    for response in [api.get("/me"), api.get("/nope"), api.open("/me", "DELETE"),
+                     Api(app.test_client()).get("/me"), api.get("/initiatives?limit=0")]:
+        assert response.headers.getlist("X-Request-Id") == [response.get_json()["meta"]["requestId"]]
+    document = app.test_client().get("/api/v1/openapi.json")
+    assert "meta" not in document.get_json()
+    assert "X-Request-Id" not in document.headers  # no envelope, so no meta.requestId to echo
+
+
+def test_the_api_blueprint_has_no_error_handlers_of_its_own(app):
+    # One place decides every API error answer: the app-level handlers of fvapp/errors.py,
+    # which also see what a blueprint's handlers never do (routing 404/405).
+    assert app.error_handler_spec.get("api", {}) == {}
 
 
 def test_malformed_json_is_400_with_details(api):
@@ -204,6 +257,58 @@ def test_title_of_200_is_accepted_and_201_is_400(api):
     assert body["details"][0]["field"] == "title"
 
 
+@pytest.mark.parametrize(("raw", "stored"), [
+    (" " + "x" * 200 + " ", "x" * 200),  # 202 characters, 200 once trimmed
+    ("\t  Padded\n", "Padded"),
+])
+def test_titles_follow_the_dashboards_rule_trimmed_then_counted(api, raw, stored):
+    assert initiatives.clean_title(raw) == stored  # what the dashboard accepts
+    data = assert_envelope(api.post("/initiatives", json={"title": raw}), 201)["data"]
+    assert data["title"] == stored
+
+
+def test_descriptions_follow_the_dashboards_rule_crlf_counts_as_one(api):
+    fits = "\r\n".join(["x"] * 5000)  # 14998 characters sent, 9999 once CRLF is one break
+    assert len(initiatives.clean_description(fits)) == 9999
+    data = assert_envelope(api.post("/initiatives", json={"title": "t", "description": fits}),
+                           201)["data"]
+    assert data["description"] == fits.replace("\r\n", "\n")
+    too_long = "\r\n".join(["x"] * 5001)  # 10001 once normalized
+    body = assert_envelope(api.post("/initiatives", json={"title": "t", "description": too_long}),
+                           400, "VALIDATION_ERROR")
+    assert body["details"] == [{"field": "description", "message":
+                                "Descriptions can be at most 10000 characters (this one has 10001)."}]
+    assert assert_envelope(api.post("/initiatives", json={"title": "t", "description": " \r\n "}),
+                           201)["data"]["description"] is None
+
+
+@pytest.mark.parametrize(("payload", "detail"), [
+    ({"title": ""}, {"field": "title", "message": "Enter a title."}),
+    ({"title": "   "}, {"field": "title", "message": "Enter a title."}),
+    ({"title": "\u3000\n"}, {"field": "title", "message": "Enter a title."}),
+    ({"title": "a\u0000b"}, {"field": "title", "message": "Titles cannot contain NUL characters."}),
+    ({"title": "t" * 201},
+     {"field": "title", "message": "Titles can be at most 200 characters (this one has 201)."}),
+    ({"title": "ok", "description": "a\u0000"},
+     {"field": "description", "message": "Descriptions cannot contain NUL characters."}),
+])
+def test_field_messages_are_the_services_sentences(api, payload, detail):
+    body = assert_envelope(api.post("/initiatives", json=payload), 400, "VALIDATION_ERROR")
+    assert body["details"] == [detail]
+
+
+@pytest.mark.parametrize("payload", [
+    {}, {"title": 5}, {"title": None}, {"title": "ok", "owner": "me"}, {"title": "   "},
+    {"title": "ok", "description": ["x"]}, {"title": "x" * 300, "description": "\u0000"},
+])
+def test_every_validation_message_is_a_readable_sentence(api, payload):
+    body = assert_envelope(api.post("/initiatives", json=payload), 400, "VALIDATION_ERROR")
+    for detail in body["details"]:
+        message = detail["message"]
+        assert message[0].isupper() and message.endswith("."), message
+        assert not any(sign in message for sign in ("^", "\\", "[", "pattern")), message
+
+
 @pytest.mark.parametrize(("payload", "field"), [
     ({}, "title"),
     ({"title": ""}, "title"),
@@ -331,7 +436,8 @@ def test_openapi_is_public_and_generated_from_the_models(app):
         ("/me", "get"), ("/initiatives", "get"), ("/initiatives", "post"),
         ("/initiatives/{initiative_id}", "get"), ("/initiatives/{initiative_id}", "patch")}
     create = doc["components"]["schemas"]["InitiativeCreate"]
-    assert create["properties"]["title"]["maxLength"] == 200
+    assert create["properties"]["title"]["type"] == "string"
+    assert "200" in create["properties"]["title"]["description"]
     assert create["required"] == ["title"] and create["additionalProperties"] is False
     query = {p["name"]: p["schema"] for p in doc["paths"]["/initiatives"]["get"]["parameters"]}
     assert query["limit"] == {**query["limit"], "minimum": 1, "maximum": 100, "default": 20}
@@ -340,3 +446,35 @@ def test_openapi_is_public_and_generated_from_the_models(app):
         "201", "400", "401", "403", "413", "415", "429", "500", "503"}
     error = doc["components"]["schemas"]["ErrorResponse"]
     assert "PAID_PLAN_REQUIRED" in error["properties"]["code"]["enum"]
+
+
+# Characters where Python's str.strip, JSON Schema's (ECMA-262) \s and the visible world
+# disagree or meet: NUL, \x1c-\x1f and \x85 (Python whitespace only), \ufeff (ECMA only), a
+# zero-width space (neither).
+TRICKY = " \t\r\n\x0b\x0c\x00\x1c\x1f\x85\xa0\u1680\u2000\u2028\u3000\ufeff\u200bab"
+
+
+@settings(database=None, max_examples=400, deadline=None)
+@given(text=st.text(st.sampled_from(TRICKY) | st.characters(codec="utf-8"), max_size=10),
+       max_length=st.integers(1, 4))
+def test_the_documented_title_pattern_accepts_exactly_what_the_service_accepts(text, max_length):
+    pattern = schemas.trimmed_text_pattern(max_length)
+    try:
+        clean_text(text, field="title", max_length=max_length, what="Titles", required="Enter it.")
+        accepted = True
+    except DomainError:
+        accepted = False
+    assert jsonschema_rs.validator_for({"type": "string", "pattern": pattern}).is_valid(text) is accepted
+    assert (re.fullmatch(pattern, text) is not None) is accepted  # how schemathesis draws
+
+
+@pytest.mark.parametrize("body", [
+    {"title": " " + "x" * 200 + " "}, {"title": "x" * 200}, {"title": "x" * 201},
+    {"title": "\u3000"}, {"title": "\x1c"}, {"title": "\ufeff"}, {"title": "a\u0000"},
+    {"title": "x", "description": "d" * 10000}, {"title": "x", "description": "\n \t"},
+    {"title": "x", "description": "\u0000"},
+])
+def test_openapi_json_documents_the_rule_the_api_applies(api, body):
+    schema = api.client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    documented = jsonschema_rs.validator_for(schema["InitiativeCreate"]).is_valid(body)
+    assert (api.post("/initiatives", json=body).status_code == 201) is documented

@@ -1,13 +1,20 @@
-"""When the services behind the API fail: Redis (rate-limit counters) and the database."""
+"""When the services behind the API fail: Redis (rate-limit counters) and the database; and
+what one request really costs the database, round trips included."""
 
 from __future__ import annotations
 
 import os
 import socket
+from collections import Counter
 
 import pytest
-from api_helpers import Api, TcpProxy, assert_envelope, mint_key
+from api_helpers import Api, PgRoundTrips, TcpProxy, assert_envelope, mint_key
+from conftest import Browser
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
+
+from fvapp.extensions import db
+from fvapp.services import initiatives
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -63,3 +70,73 @@ def test_database_outage_is_503_and_the_first_request_after_it_succeeds(
         assert_envelope(api.get("/initiatives"), 200)
     finally:
         proxy.stop()
+
+
+def test_an_exhausted_connection_pool_is_503_for_the_api_and_for_pages(app_factory, app, demo):
+    busy = app_factory(SQLALCHEMY_ENGINE_OPTIONS={
+        "pool_pre_ping": True, "pool_size": 1, "max_overflow": 0, "pool_timeout": 0.1})
+    api = Api(busy.test_client(), mint_key(demo.acme, demo.user("ava@acme.test")))
+    person = Browser(busy.test_client())
+    assert person.login("ava@acme.test").status_code == 303
+    with busy.app_context():
+        engine = db.engine
+    held = engine.connect()  # the pool's only connection: the next checkout waits, then fails
+    try:
+        refused = api.get("/me")
+        assert_envelope(refused, 503, "SERVICE_UNAVAILABLE")
+        assert int(refused.headers["Retry-After"]) > 0
+        page = person.get("/")
+        assert page.status_code == 503 and page.mimetype == "text/html"
+        assert int(page.headers["Retry-After"]) > 0
+    finally:
+        held.close()
+    assert_envelope(api.get("/me"), 200)
+    assert person.get("/").status_code == 200
+
+
+def _driver_error(kind, invalidated=False):
+    return kind("SELECT 1", {}, Exception("connection already closed"),
+                connection_invalidated=invalidated)
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    pytest.param(sa_exc.TimeoutError("QueuePool limit reached"), 503, id="pool-timeout"),
+    pytest.param(sa_exc.DisconnectionError("ping failed"), 503, id="disconnection"),
+    pytest.param(_driver_error(sa_exc.OperationalError), 503, id="operational"),
+    pytest.param(_driver_error(sa_exc.InterfaceError, invalidated=True), 503, id="lost-connection"),
+    pytest.param(_driver_error(sa_exc.InterfaceError), 500, id="interface-bug"),
+    pytest.param(_driver_error(sa_exc.ProgrammingError), 500, id="programming-bug"),
+])
+def test_database_unavailability_is_503_and_driver_bugs_are_500(
+    app, demo, monkeypatch, error, status
+):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(initiatives, "page_initiatives", fail)
+    api = Api(app.test_client(), mint_key(demo.acme, demo.user("ava@acme.test")))
+    response = api.get("/initiatives")
+    assert_envelope(response, status, "SERVICE_UNAVAILABLE" if status == 503 else "INTERNAL_ERROR")
+    assert ("Retry-After" in response.headers) is (status == 503)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+def test_round_trips_to_postgresql_per_authenticated_request(app_factory, app, demo, database_url):
+    """The auth hook runs one SQL statement (test_api_auth), but the request costs four round
+    trips: pool_pre_ping's ping when the connection leaves the pool, the driver's BEGIN before
+    the statement, the statement, and the session's ROLLBACK at the end. benchmarks/api_auth.py
+    prints the same figure."""
+    served = app_factory()  # its requests get their own app context, as in production
+    with served.app_context():
+        trips = PgRoundTrips(db.engine)
+    try:
+        api = Api(served.test_client(), mint_key(demo.acme, demo.user("ava@acme.test")))
+        assert_envelope(api.get("/me"), 200)  # connects, and writes last_used_at
+        before = trips.counts()
+        for _ in range(10):
+            assert_envelope(api.get("/me"), 200)
+        assert trips.counts() - before == Counter(
+            {"ping": 10, "BEGIN": 10, "SELECT": 10, "ROLLBACK": 10})
+    finally:
+        trips.close()

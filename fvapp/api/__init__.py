@@ -3,17 +3,25 @@
 from flask import Blueprint
 from flask.sessions import SecureCookieSessionInterface
 
-PREFIX = "/api/v1"
+ROOT = "/api"
+PREFIX = ROOT + "/v1"
 
 bp = Blueprint("api", __name__, url_prefix=PREFIX)
 
 
+def is_api_request(path: str) -> bool:
+    """Whether a request path is the API's: all of /api and below, routed or not (so an unknown
+    /api/v2/… answers 404 in the envelope too). The one test the session interface and the
+    app-level error handlers (fvapp/errors.py) use."""
+    return path == ROOT or path.startswith(ROOT + "/")
+
+
 class SessionInterface(SecureCookieSessionInterface):
-    """The browser session is never opened under /api/: a logged-in cookie authenticates
+    """The browser session is never opened for the API: a logged-in cookie authenticates
     nothing there, and an API response never sets a cookie."""
 
     def open_session(self, app, request):
-        if request.path.startswith("/api/"):
+        if is_api_request(request.path):
             return self.null_session_class()
         return super().open_session(app, request)
 

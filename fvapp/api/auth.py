@@ -18,7 +18,6 @@ from ..extensions import limiter
 from ..services import key_auth
 from ..services.key_auth import Principal
 from . import bp
-from .envelope import request_id
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,6 @@ def authenticate():
 
 @bp.after_request
 def rate_limit_headers(response):
-    response.headers.setdefault("X-Request-Id", request_id())
     current = limiter.current_limit
     if current is None or not (g.get("api_principal") or response.status_code == 429):
         return response

@@ -1,4 +1,5 @@
-"""The SPEC §5 envelope: every /api/v1 response, success or error, is built here."""
+"""The SPEC §5 envelope: every /api/v1 response, success or error, is built here, and with it
+the X-Request-Id header (the same value as meta.requestId)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ from .schemas import CODES, PAID_PLAN_REQUIRED, Envelope, ErrorDetail, ErrorResp
 
 __all__ = ["ApiError", "error", "error_for_domain", "error_for_exception", "iso", "request_id",
            "success"]
-
-RETRY_AFTER_SECONDS = "5"  # after a database outage
 
 
 class ApiError(Exception):
@@ -79,6 +78,9 @@ def error_for_domain(exc: DomainError) -> Response:
 
 
 def error_for_exception(exc: Exception) -> Response:
+    """The answer to an exception raised while serving the API: its own refusals (ApiError), the
+    services' (DomainError) and HTTP errors (routing 404/405, 413, 415…); anything else is a 500.
+    Called by the app-level handlers in fvapp/errors.py, which decide 503 and log the 500s."""
     if isinstance(exc, ApiError):
         return error(exc.status, exc.code, exc.message, exc.details, exc.headers)
     if isinstance(exc, DomainError):
@@ -91,6 +93,4 @@ def error_for_exception(exc: Exception) -> Response:
         if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
             headers = {"Allow": ", ".join(sorted(exc.valid_methods))}
         return error(status, headers=headers)
-    if exc.__class__.__name__ == "OperationalError":
-        return error(503, headers={"Retry-After": RETRY_AFTER_SECONDS})
     return error(500)

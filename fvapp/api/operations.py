@@ -68,11 +68,25 @@ def operation(method: str, rule: str, *, summary: str, response: type[BaseModel]
     return register
 
 
+# pydantic's wording where it is no sentence for a person; the services' own refusals
+# (type "service_rule", see schemas.py) and the rest pass through as sentences.
+MESSAGES = {
+    "missing": "This field is required.",
+    "extra_forbidden": "This field is not accepted here.",
+}
+
+
+def _sentence(problem: dict) -> str:
+    message = MESSAGES.get(problem["type"], problem["msg"])
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "?", "!")) else message + "."
+
+
 def details(err: ValidationError, location: str | None = None) -> list[dict]:
     found = []
     for problem in err.errors(include_url=False, include_input=False, include_context=False):
         field = ".".join(str(part) for part in problem["loc"]) or location or "body"
-        found.append({"field": field, "message": problem["msg"]})
+        found.append({"field": field, "message": _sentence(problem)})
     return found
 
 

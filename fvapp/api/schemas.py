@@ -7,11 +7,14 @@ serialize every response through them, and GET /api/v1/openapi.json is generated
 from __future__ import annotations
 
 import re
+import sys
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -19,9 +22,11 @@ from pydantic import (
     PlainSerializer,
     WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 from ..models import PLANS, ROLES
-from ..services.initiatives import DESCRIPTION_MAX, TITLE_MAX
+from ..services.errors import DomainError
+from ..services.initiatives import DESCRIPTION_MAX, TITLE_MAX, clean_description, clean_title
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -68,14 +73,78 @@ def _omittable(schema: dict[str, Any]) -> None:
 
 
 # -- input --------------------------------------------------------------------------------
+#
+# Titles and descriptions are validated by the services' clean_title / clean_description, the
+# rule the dashboard applies too (trimmed, no NUL, in a description a CRLF is one break, length
+# counted after that); a refusal becomes a `details` entry with the service's own sentence.
+#
+# openapi.json documents that rule without `maxLength`: JSON Schema counts the characters sent,
+# before trimming, so `maxLength: 200` would call " " + 200 characters + " " invalid while the API
+# (rightly, like the dashboard) accepts it, and schemathesis' negative tests catch exactly that.
+# A title's rule is exact as a pattern instead; a description's length (10000, after CRLF
+# becomes one character) only fits a pattern too large for common regex engines (Go's RE2
+# refuses a count over 1000), so its pattern says "no NUL" and its text gives the limit.
 
-# No NUL anywhere (PostgreSQL text cannot hold it); a title needs one visible character too,
-# because surrounding whitespace is trimmed.
-NO_NUL = r"^[^\x00]*$"
-VISIBLE_NO_NUL = r"^[^\x00]*[^\s\x00][^\x00]*$"
+WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())  # str.strip's
+NO_NUL = r"^[^\u0000]*$"
 
-Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX, pattern=VISIBLE_NO_NUL)]
-Description = Annotated[str, Field(max_length=DESCRIPTION_MAX, pattern=NO_NUL)]
+
+def _char_class(chars: str, *, negate: bool = False) -> str:
+    """A regex character class of exactly `chars`, in the syntax Python and ECMA-262 share."""
+    ranges: list[list[int]] = []
+    for code in sorted(map(ord, chars)):
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    body = "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+    return f"[{'^' if negate else ''}{body}]"
+
+
+def trimmed_text_pattern(max_length: int) -> str:
+    """What clean_text(required=…, multiline=False) accepts, as a regular expression: any
+    whitespace (as str.strip sees it) around 1 to `max_length` characters that begin and end
+    with a visible one, and no NUL anywhere."""
+    space = _char_class(WHITESPACE)
+    visible = _char_class(WHITESPACE + "\x00", negate=True)
+    text = visible if max_length == 1 else f"{visible}(?:[^\\u0000]{{0,{max_length - 2}}}{visible})?"
+    return f"^{space}*{text}{space}*$"
+
+
+def _service_rule(clean: Callable[[str], str | None]) -> AfterValidator:
+    """Validate with the service's own function, so the API and the dashboard cannot disagree."""
+
+    def validate(value: str) -> str | None:
+        try:
+            return clean(value)
+        except DomainError as refused:
+            raise PydanticCustomError("service_rule", refused.message) from None
+
+    return AfterValidator(validate)
+
+
+Title = Annotated[
+    str,
+    _service_rule(clean_title),
+    WithJsonSchema({
+        "type": "string",
+        "minLength": 1,
+        "pattern": trimmed_text_pattern(TITLE_MAX),
+        "description": f"1–{TITLE_MAX} characters once surrounding whitespace is trimmed "
+                       "(the API trims it); no NUL.",
+    }),
+]
+Description = Annotated[
+    str,
+    _service_rule(clean_description),
+    WithJsonSchema({
+        "type": "string",
+        "pattern": NO_NUL,
+        "description": f"Up to {DESCRIPTION_MAX} characters once surrounding whitespace is "
+                       "trimmed and each CRLF counted as one line break (the API stores \\n); "
+                       "no NUL. Blank is stored as null.",
+    }),
+]
 
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
 
@@ -98,15 +167,15 @@ class Body(BaseModel):
 
 
 class InitiativeCreate(Body):
-    title: Title = Field(description="1–200 characters after trimming surrounding whitespace.")
-    description: Description | None = Field(default=None, description="Up to 10000 characters.")
+    title: Title
+    description: Description | None = None
 
 
 class InitiativeUpdate(Body):
     """Any of the fields; those left out are not changed."""
 
     title: Title = Field(default=None, json_schema_extra=_omittable)
-    description: Description | None = Field(default=None, description="null clears it.")
+    description: Description | None = Field(default=None, description="null clears it too.")
     archived: bool = Field(
         default=None,
         json_schema_extra=_omittable,

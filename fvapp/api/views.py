@@ -1,13 +1,13 @@
 """REST API v1 endpoints (SPEC §5). Each runs in the key's workspace, as the key's creator, and
-goes through the same services as the dashboard."""
+goes through the same services as the dashboard. Their errors (ApiError, the services'
+DomainError, anything else) are answered by the app-level handlers of fvapp/errors.py."""
 
 from __future__ import annotations
 
 from flask import jsonify
 
 from ..services import initiatives
-from ..services.errors import DomainError
-from . import bp, envelope
+from . import bp
 from .auth import current_principal
 from .openapi import document
 from .operations import operation
@@ -25,13 +25,9 @@ from .schemas import (
 )
 
 
-@bp.errorhandler(DomainError)
-@bp.errorhandler(envelope.ApiError)
-def _refused(err):
-    return envelope.error_for_exception(err)
-
-
-@bp.get("/openapi.json")
+# No automatic OPTIONS here either (see operations.py): it would answer 200 with an empty
+# text/html body; without it, OPTIONS is a 405 in the envelope like on every other route.
+@bp.get("/openapi.json", provide_automatic_options=False)
 def openapi():
     """The OpenAPI 3.1 description of this API, generated from its models. Public."""
     return jsonify(document())
