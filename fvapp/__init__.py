@@ -15,6 +15,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         instance_path=str(INSTANCE),
     )
     app.config.update(from_environment(overrides=overrides))
+    # "//" in a path would get Werkzeug's HTML 308 before any handler: under /api/v1 every answer
+    # must be the envelope, so a double slash is simply a path that does not exist (404).
+    app.url_map.merge_slashes = False
     hops = app.config["TRUSTED_PROXY_HOPS"]
     if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix

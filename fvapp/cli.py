@@ -55,9 +55,16 @@ def _say_where() -> None:
 
 def register_cli(app: Flask) -> None:
     @app.cli.command("seed-demo")
-    def seed_demo_command():
+    @click.option("--allow-production", is_flag=True,
+                  help="Seed even though FVAPP_ENV is production (the passwords are public).")
+    def seed_demo_command(allow_production):
         """Create the demo workspaces and users (idempotent)."""
         _say_where()
+        if app.config["ENV_MODE"] == "production" and not allow_production:
+            raise click.ClickException(
+                "Refusing to seed demo accounts, whose password is public, into a production "
+                "database. Pass --allow-production if this really is a demo deployment."
+            )
         seed_demo()
         click.echo("Demo data ready. Every password is " + DEMO_PASSWORD + ":")
         for email, name in DEMO_USERS:

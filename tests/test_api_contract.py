@@ -451,7 +451,7 @@ def test_openapi_is_public_and_generated_from_the_models(app):
 # Characters where Python's str.strip, JSON Schema's (ECMA-262) \s and the visible world
 # disagree or meet: NUL, \x1c-\x1f and \x85 (Python whitespace only), \ufeff (ECMA only), a
 # zero-width space (neither).
-TRICKY = " \t\r\n\x0b\x0c\x00\x1c\x1f\x85\xa0\u1680\u2000\u2028\u3000\ufeff\u200bab"
+TRICKY = " \t\r\n\x0b\x0c\x00\x07\x1b\x7f\x1c\x1f\x85\xa0\u1680\u2000\u2028\u202e\u2066\u3000\ufeff\u200bab"
 
 
 @settings(database=None, max_examples=400, deadline=None)
@@ -468,8 +468,24 @@ def test_the_documented_title_pattern_accepts_exactly_what_the_service_accepts(t
     assert (re.fullmatch(pattern, text) is not None) is accepted  # how schemathesis draws
 
 
+@settings(database=None, max_examples=400, deadline=None)
+@given(text=st.text(st.sampled_from(TRICKY) | st.characters(codec="utf-8"), max_size=10))
+def test_the_documented_description_pattern_accepts_what_the_service_accepts(text):
+    pattern = schemas.trimmed_text_pattern(None, multiline=True)
+    try:
+        clean_text(text, field="description", max_length=10_000, what="Descriptions",
+                   multiline=True)
+        accepted = True
+    except DomainError:
+        accepted = False
+    assert jsonschema_rs.validator_for({"type": "string", "pattern": pattern}).is_valid(text) is accepted
+    assert (re.fullmatch(pattern, text) is not None) is accepted
+
+
 @pytest.mark.parametrize("body", [
     {"title": " " + "x" * 200 + " "}, {"title": "x" * 200}, {"title": "x" * 201},
+    {"title": "a\tb"}, {"title": "\u202eexe.txt"}, {"title": "x", "description": "a\r\n\tb"},
+    {"title": "x", "description": "a\x0bb"}, {"title": "x", "description": "\u2066x"},
     {"title": "\u3000"}, {"title": "\x1c"}, {"title": "\ufeff"}, {"title": "a\u0000"},
     {"title": "x", "description": "d" * 10000}, {"title": "x", "description": "\n \t"},
     {"title": "x", "description": "\u0000"},

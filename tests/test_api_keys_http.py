@@ -399,3 +399,19 @@ def test_state_changes_need_the_csrf_token(adam, demo):
     assert adam.post(revoke_url(key.id), csrf=False).status_code == 400
     assert state() == before
     assert adam.post(revoke_url(key.id), htmx=True).status_code == 200  # with the header: fine
+
+
+def test_resending_the_same_create_form_does_not_mint_a_second_key(browser, demo):
+    """Without JavaScript, reloading the reveal page re-sends its POST: nothing new is created."""
+    browser.login("adam@acme.test")
+    form = browser.get("/settings/api-keys/new").text
+    once = re.search(r'name="form_once" type="hidden" value="([^"]+)"', form).group(1)
+    first = browser.post("/settings/api-keys", {"name": "Reloaded", "form_once": once})
+    assert first.status_code == 200 and "fvk_live_" in first.text
+    again = browser.post("/settings/api-keys", {"name": "Reloaded", "form_once": once})
+    assert again.status_code == 200
+    assert "already created" in again.text
+    assert not re.search(r"fvk_live_[0-9A-Za-z]{38}", again.text)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ApiKey)) == 1
+    fresh = browser.get("/settings/api-keys/new").text
+    assert re.search(r'name="form_once" type="hidden" value="([^"]+)"', fresh).group(1) != once

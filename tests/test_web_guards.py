@@ -139,3 +139,66 @@ def test_cli_says_which_database_it_changes(runner, demo, database_url):
     assert result.exit_code == 0
     assert "Database: " in result.output
     assert "Database: " in runner.invoke(args=["seed-demo"]).output
+
+
+def test_a_form_sent_after_the_session_ended_comes_back_to_its_page(browser, demo):
+    from fvapp.services import accounts
+
+    browser.login("ava@acme.test")
+    accounts.end_all_sessions(demo.user("ava@acme.test"))  # signed out in another browser
+    response = browser.post("/initiatives", {"title": "x"},
+                            headers={"Referer": "http://localhost/?archived=1"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/"
+    response = browser.post("/logout")
+    assert "next=/logout" not in response.headers["Location"]
+
+
+def test_a_double_slash_under_the_api_is_a_json_404_not_an_html_redirect(app, demo):
+    response = app.test_client().post("/api/v1//initiatives", json={"title": "x"})
+    assert response.status_code == 404
+    assert response.is_json and response.json["code"] == "NOT_FOUND"
+
+
+def test_seed_demo_refuses_a_production_database_unless_asked(app_factory, demo):
+    production = app_factory(ENV_MODE="production")
+    runner = production.test_cli_runner()
+    refused = runner.invoke(args=["seed-demo"])
+    assert refused.exit_code != 0 and "Refusing to seed" in refused.output
+    allowed = runner.invoke(args=["seed-demo", "--allow-production"])
+    assert allowed.exit_code == 0, allowed.output
+
+
+def test_control_characters_and_direction_overrides_are_refused_in_names(browser, demo):
+    from fvapp.models import ApiKey
+
+    browser.login("adam@acme.test")
+    for name in ("\u202eexe.txt", "CI\r\npipeline", "bell\x07", "esc\x1b[31m"):
+        response = browser.post("/settings/api-keys", {"name": name}, htmx=True)
+        assert response.status_code == 422, repr(name)
+        assert "control characters" in response.text
+    assert db.session.scalar(select(ApiKey)) is None
+    # tabs and line breaks are fine in a description, not in a title
+    ok = browser.post("/initiatives", {"title": "Plan", "description": "a\r\n\tb"})
+    assert ok.status_code == 303
+    assert db.session.scalar(select(Initiative)).description == "a\n\tb"
+    assert browser.post("/initiatives", {"title": "a\tb"}).status_code == 422
+
+
+def test_a_field_in_error_takes_the_focus(browser, demo):
+    browser.login("ava@acme.test")
+    page = browser.post("/initiatives", {"title": ""}).text
+    assert 'aria-invalid="true"' in page
+    field = page[page.index('id="title"') - 200: page.index('id="title"') + 200]
+    assert "autofocus" in field and 'aria-describedby="title-error"' in field
+
+
+def test_an_update_that_changes_nothing_keeps_updated_at(demo):
+    from fvapp.services import initiatives
+
+    item = initiatives.create_initiative(demo.acme.id, None, "Same", None)
+    before = item.updated_at
+    initiatives.update_initiative(item, title=" Same ", description=None, archived=False)
+    assert item.updated_at == before
+    initiatives.update_initiative(item, description="new")
+    assert item.updated_at > before

@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..models import PLANS, ROLES
+from ..services import text as text_rules
 from ..services.errors import DomainError
 from ..services.initiatives import DESCRIPTION_MAX, TITLE_MAX, clean_description, clean_title
 
@@ -86,7 +87,10 @@ def _omittable(schema: dict[str, Any]) -> None:
 # refuses a count over 1000), so its pattern says "no NUL" and its text gives the limit.
 
 WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())  # str.strip's
-NO_NUL = r"^[^\u0000]*$"
+# What clean_text refuses inside text: control characters (Cc) and bidi controls, all below
+# U+2070; a description keeps tab and line breaks.
+INVISIBLE = "".join(c for c in map(chr, range(0x2070)) if text_rules.invisible(c))
+LINE_CHARS = "\t\n\r"
 
 
 def _char_class(chars: str, *, negate: bool = False) -> str:
@@ -101,13 +105,18 @@ def _char_class(chars: str, *, negate: bool = False) -> str:
     return f"[{'^' if negate else ''}{body}]"
 
 
-def trimmed_text_pattern(max_length: int) -> str:
-    """What clean_text(required=…, multiline=False) accepts, as a regular expression: any
-    whitespace (as str.strip sees it) around 1 to `max_length` characters that begin and end
-    with a visible one, and no NUL anywhere."""
+def trimmed_text_pattern(max_length: int | None, *, multiline: bool = False) -> str:
+    """What clean_text accepts, as a regular expression: any whitespace (as str.strip sees it)
+    around text that begins and ends with a visible character and holds no control character
+    or bidi control (a multi-line text may hold tabs and line breaks), of 1 to `max_length`
+    characters when a length is given (required), else of any length, possibly none."""
+    forbidden = "".join(c for c in INVISIBLE if not (multiline and c in LINE_CHARS))
     space = _char_class(WHITESPACE)
-    visible = _char_class(WHITESPACE + "\x00", negate=True)
-    text = visible if max_length == 1 else f"{visible}(?:[^\\u0000]{{0,{max_length - 2}}}{visible})?"
+    visible = _char_class(WHITESPACE + INVISIBLE, negate=True)
+    inner = _char_class(forbidden, negate=True)
+    if max_length is None:
+        return f"^{space}*(?:{visible}(?:{inner}*{visible})?)?{space}*$"
+    text = visible if max_length == 1 else f"{visible}(?:{inner}{{0,{max_length - 2}}}{visible})?"
     return f"^{space}*{text}{space}*$"
 
 
@@ -131,7 +140,7 @@ Title = Annotated[
         "minLength": 1,
         "pattern": trimmed_text_pattern(TITLE_MAX),
         "description": f"1–{TITLE_MAX} characters once surrounding whitespace is trimmed "
-                       "(the API trims it); no NUL.",
+                       "(the API trims it); no control characters or bidi controls.",
     }),
 ]
 Description = Annotated[
@@ -139,10 +148,11 @@ Description = Annotated[
     _service_rule(clean_description),
     WithJsonSchema({
         "type": "string",
-        "pattern": NO_NUL,
+        "pattern": trimmed_text_pattern(None, multiline=True),
         "description": f"Up to {DESCRIPTION_MAX} characters once surrounding whitespace is "
                        "trimmed and each CRLF counted as one line break (the API stores \\n); "
-                       "no NUL. Blank is stored as null.",
+                       "no control characters but tabs and line breaks, no bidi controls. "
+                       "Blank is stored as null.",
     }),
 ]
 

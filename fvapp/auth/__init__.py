@@ -28,7 +28,11 @@ def configure_login(login_manager) -> None:
             response.headers["HX-Redirect"] = url_for("auth.login", next=shown)
             return response
         flash(login_manager.login_message, login_manager.login_message_category)
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        if request.method in ("GET", "HEAD"):
+            back = request.full_path.rstrip("?")
+        else:  # a form sent after the session ended: come back to the page it was on
+            back = urlsplit(request.referrer or "").path or None
+        return redirect(url_for("auth.login", next=back))
 
     @login_manager.user_loader
     def load_user(session_id: str):

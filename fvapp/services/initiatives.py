@@ -83,12 +83,14 @@ _UNSET = object()
 def update_initiative(
     initiative: Initiative, *, title=_UNSET, description=_UNSET, archived=_UNSET
 ) -> Initiative:
-    changed = False
-    if title is not _UNSET:
-        initiative.title = clean_title(title)
+    changed = False  # updated_at moves only when something really changed
+    if title is not _UNSET and (title := clean_title(title)) != initiative.title:
+        initiative.title = title
         changed = True
-    if description is not _UNSET:
-        initiative.description = clean_description(description)
+    if description is not _UNSET and (
+        (description := clean_description(description)) != initiative.description
+    ):
+        initiative.description = description
         changed = True
     if archived is not _UNSET and bool(archived) != initiative.archived:
         initiative.archived_at = utcnow() if archived else None

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from .errors import DomainError
+
+# Bidirectional embeddings, overrides and isolates: they can make "exe.txt" read "txt.exe", so a
+# name could pass itself off as another in a confirmation dialog.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def invisible(char: str) -> bool:
+    return unicodedata.category(char) == "Cc" or char in BIDI_CONTROLS
 
 
 def clean_text(
@@ -27,6 +37,13 @@ def clean_text(
     if multiline:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = text.strip()
+    allowed = "\n\t" if multiline else ""
+    if any(invisible(c) and c not in allowed for c in text):
+        raise DomainError(
+            f"{what} cannot contain control characters or text-direction overrides"
+            + ("." if multiline else " (nor line breaks)."),
+            field=field,
+        )
     if not text:
         if required:
             raise DomainError(required, field=field)

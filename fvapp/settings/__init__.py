@@ -24,12 +24,23 @@ def gate(allowed: Callable[[Context], bool]) -> Context:
     return ctx
 
 
+# The page title of each dialog when it is shown as a page of its own (without JavaScript).
+DIALOG_TITLES = {
+    "settings/_key_create_dialog.html": "Create API key",
+    "settings/_key_reveal_dialog.html": "Your new API key",
+    "settings/_key_revoke_dialog.html": "Revoke API key",
+    "settings/_member_role_dialog.html": "Change role",
+    "settings/_member_remove_dialog.html": "Remove member",
+    "settings/_plan_dialog.html": "Change plan",
+}
+
+
 def dialog_or_page(template: str, status: int = 200, /, **context):
     """A dialog for htmx (into #dialog-host); without JavaScript the same content as a page."""
     if is_htmx():
         return render_template(template, as_page=False, **context), status
     return render_template("settings/dialog_page.html", dialog_template=template, as_page=True,
-                           **context), status
+                           dialog_title=DIALOG_TITLES.get(template, "Settings"), **context), status
 
 
 @bp.route("/")

@@ -4,10 +4,12 @@ Every URL here answers 404 to anyone `can_manage_keys` says no to. With htmx the
 into #dialog-host; without JavaScript the same URLs answer whole pages and plain forms.
 """
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+import secrets
+
+from flask import abort, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import HiddenField, StringField
 
 from ..api import PREFIX as API_PREFIX
 from ..services import keys, workspaces
@@ -18,8 +20,13 @@ from . import bp, dialog_or_page, gate
 KEYS_CHANGED = "keysChanged"  # the section listens for it (hx-trigger="keysChanged from:body")
 
 
+USED_FORMS = "used_key_forms"  # session: the last few create forms already answered
+USED_FORMS_KEPT = 20
+
+
 class KeyForm(FlaskForm):
     # The service holds the rules (one place); maxlength and required only help the browser.
+    form_once = HiddenField(default=lambda: secrets.token_urlsafe(16))
     name = StringField(
         "Name",
         render_kw={"maxlength": keys.NAME_MAX, "placeholder": "CI pipeline", "required": True,
@@ -78,6 +85,14 @@ def api_keys_new():
 def api_keys_create():
     ctx = gate(_allowed)
     form = KeyForm()
+    # Each create form carries a one-time token: reloading the reveal page without JavaScript
+    # re-sends the POST, which must not mint a second key nobody will ever see.
+    once = form.form_once.data or ""
+    if once and once in session.get(USED_FORMS, []):
+        return _section(ctx, 200, notice=(
+            "That key was already created, and for your security it cannot be shown again. "
+            "If you did not copy it, revoke it and create a new one."
+        ))
     try:
         created = keys.create_key(ctx.workspace.id, current_user.id, form.name.data, ip=client_ip())
     except Forbidden:
@@ -88,6 +103,8 @@ def api_keys_create():
         else:
             form.form_errors.append(err.message)
         return _create_dialog(ctx, form, 422)
+    if once:
+        session[USED_FORMS] = [*session.get(USED_FORMS, []), once][-USED_FORMS_KEPT:]
     # The only response that ever holds the clear key: a POST answer (never a URL, a redirect,
     # the session or a flash), kept out of every cache and out of htmx's history snapshots.
     body, status = dialog_or_page(
