@@ -494,3 +494,20 @@ def test_openapi_json_documents_the_rule_the_api_applies(api, body):
     schema = api.client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
     documented = jsonschema_rs.validator_for(schema["InitiativeCreate"]).is_valid(body)
     assert (api.post("/initiatives", json=body).status_code == 201) is documented
+
+
+def test_a_field_given_twice_is_refused_not_last_one_wins(api):
+    response = api.post("/initiatives", data=b'{"title": "first", "title": "second"}',
+                        headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json["details"] == [{"field": "title", "message": "Give this field once."}]
+
+
+def test_json_in_another_charset_is_unsupported(api):
+    response = api.post("/initiatives", data=b'{"title": "x"}',
+                        headers={"Content-Type": "application/json; charset=utf-16"})
+    assert response.status_code == 415
+    assert response.json["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    ok = api.post("/initiatives", data=b'{"title": "x"}',
+                  headers={"Content-Type": "application/json; charset=UTF-8"})
+    assert ok.status_code == 201

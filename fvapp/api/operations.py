@@ -4,6 +4,7 @@ everything openapi.json says about it."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,10 +103,36 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
         raise envelope.ApiError(400, details=details(err)) from None
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_duplicates(pairs):
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
 def parse_body(model: type[BaseModel]) -> BaseModel:
     if request.mimetype != "application/json":
         raise UnsupportedMediaType()
+    if request.mimetype_params.get("charset", "utf-8").lower().replace("-", "") != "utf8":
+        raise UnsupportedMediaType()  # JSON is UTF-8 (RFC 8259); another charset is a mistake
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413 here
+    try:
+        # {"title": "a", "title": "b"} is ambiguous: refuse it rather than keep the last one.
+        json.loads(raw, object_pairs_hook=_refuse_duplicates)
+    except _DuplicateKey as dup:
+        raise envelope.ApiError(400, details=[
+            {"field": dup.key, "message": "Give this field once."}
+        ]) from None
+    except ValueError:
+        pass  # malformed JSON: pydantic's own answer below says where
     try:
         return model.model_validate_json(raw)
     except ValidationError as err:
