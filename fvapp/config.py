@@ -75,6 +75,9 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 0.2, "socket_connect_timeout": 0.2}
         if redis_url
         else {},
+        # A sliding window: "5 per minute" means any 60 s, so a burst straddling the turn of
+        # a minute cannot get twice the limit (as it can with fixed windows).
+        "RATELIMIT_STRATEGY": env.get("RATELIMIT_STRATEGY", "moving-window"),
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
         # Several deployments (or test runs) may share one Redis: their counters must not mix.
