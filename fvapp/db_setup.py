@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from sqlalchemy import event
@@ -12,6 +14,16 @@ from sqlalchemy.engine import Engine
 # statement. SQLAlchemy drops FOR UPDATE on SQLite, and a deferred transaction that reads and
 # then writes can fail instead of waiting; BEGIN IMMEDIATE waits its turn.
 begin_immediate: ContextVar[bool] = ContextVar("begin_immediate", default=False)
+
+
+@contextmanager
+def immediate_begin() -> Iterator[None]:
+    """A transaction opened inside this block begins with BEGIN IMMEDIATE on SQLite."""
+    token = begin_immediate.set(True)
+    try:
+        yield
+    finally:
+        begin_immediate.reset(token)
 
 
 @event.listens_for(Engine, "connect")

@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 
-from ..db_setup import begin_immediate
+from ..db_setup import immediate_begin
 from ..extensions import db
 from ..models import ApiKey, Membership, User, Workspace, utcnow
 from . import keys, workspaces
 from .errors import DomainError
+from .transaction import atomic
 
 BEARER = "bearer"
 MISSING = "Send your API key in the header Authorization: Bearer <key>."
@@ -147,8 +148,7 @@ def _touch(key_id: uuid.UUID, now: datetime, every: timedelta) -> None:
     gets a transaction of its own (on SQLite, BEGIN IMMEDIATE: a read transaction that turns
     into a writer can fail instead of waiting its turn)."""
     db.session.commit()
-    token = begin_immediate.set(True)
-    try:
+    with immediate_begin(), atomic():
         db.session.execute(
             update(ApiKey)
             .where(
@@ -158,9 +158,3 @@ def _touch(key_id: uuid.UUID, now: datetime, every: timedelta) -> None:
             .values(last_used_at=now)
             .execution_options(synchronize_session=False)
         )
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
-    finally:
-        begin_immediate.reset(token)

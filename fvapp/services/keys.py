@@ -19,6 +19,7 @@ from . import audit, workspaces
 from .errors import DomainError, Forbidden
 from .scoping import get_in_workspace
 from .text import clean_text
+from .transaction import atomic
 
 KEY_PREFIX = "fvk_live_"
 BODY_LENGTH = 32
@@ -151,7 +152,7 @@ def create_key(
     cap holds however many race.
     """
     name = clean_name(name)
-    try:
+    with atomic():
         ws = workspaces.lock_workspace(workspace_id)
         _require_manager(workspace_id, actor_id, ws.plan)
         if cap_reached(count_active(workspace_id)):
@@ -176,10 +177,6 @@ def create_key(
             target_label=f"{key.name} ({key.prefix})",
             ip=ip,
         )
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
     return CreatedKey(key=key, clear=clear)
 
 
@@ -187,16 +184,12 @@ def revoke_key(
     workspace_id: uuid.UUID, key_id: uuid.UUID | str, actor_id: uuid.UUID, ip: str | None = None
 ) -> ApiKey:
     """Idempotent: revoking a revoked key changes nothing and records nothing."""
-    try:
+    with atomic():
         ws = workspaces.lock_workspace(workspace_id)
         _require_manager(workspace_id, actor_id, ws.plan)
         key = get_key(workspace_id, key_id)
         if key.revoked_at is None:
             _mark_revoked(key, actor_id, reason=None, ip=ip)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
     return key
 
 

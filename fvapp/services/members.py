@@ -14,6 +14,7 @@ from ..models import ROLES, ApiKey, Membership, User
 from . import accounts, audit, keys, workspaces
 from .errors import DomainError, Forbidden
 from .scoping import get_in_workspace
+from .transaction import atomic
 
 ROLE_ORDER = {role: i for i, role in enumerate(ROLES)}
 
@@ -112,22 +113,7 @@ def _actor(workspace_id: uuid.UUID, actor_id: uuid.UUID) -> Membership:
     return actor
 
 
-def _in_transaction(fn):
-    def wrapper(*args, **kwargs):
-        try:
-            result = fn(*args, **kwargs)
-            db.session.commit()
-            return result
-        except BaseException:
-            db.session.rollback()
-            raise
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
-@_in_transaction
+@atomic()
 def add_member(workspace_id: uuid.UUID, actor_id: uuid.UUID, email: str, role: str,
                ip: str | None = None) -> Membership:
     workspaces.lock_workspace(workspace_id)
@@ -156,7 +142,7 @@ def add_member(workspace_id: uuid.UUID, actor_id: uuid.UUID, email: str, role: s
     return member
 
 
-@_in_transaction
+@atomic()
 def change_role(workspace_id: uuid.UUID, actor_id: uuid.UUID, membership_id, role: str,
                 ip: str | None = None) -> Membership:
     workspaces.lock_workspace(workspace_id)
@@ -179,7 +165,7 @@ class Removal:
     revoked: list[ApiKey]
 
 
-@_in_transaction
+@atomic()
 def remove_member(workspace_id: uuid.UUID, actor_id: uuid.UUID, membership_id,
                   ip: str | None = None) -> Removal:
     """Removes the membership and revokes the member's keys in this workspace, together."""

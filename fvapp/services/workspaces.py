@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ..db_setup import begin_immediate
+from ..db_setup import immediate_begin
 from ..extensions import db
 from ..models import API_PLANS, MANAGER_ROLES, MAX_ACTIVE_KEYS, PLANS, Membership, User, Workspace
 from . import audit
 from .errors import DomainError, NotFound
 from .text import clean_text
+from .transaction import atomic
 
 WORKSPACE_NAME_MAX = 100
 
@@ -111,11 +112,8 @@ def lock_workspace(workspace_id: uuid.UUID) -> Workspace:
     """
     if db.session.get_bind().dialect.name == "sqlite":
         db.session.commit()
-        token = begin_immediate.set(True)
-        try:
+        with immediate_begin():
             ws = db.session.get(Workspace, workspace_id, populate_existing=True)
-        finally:
-            begin_immediate.reset(token)
     else:
         ws = db.session.scalar(
             select(Workspace)
@@ -156,6 +154,7 @@ def rename(workspace: Workspace, actor: User, role: str | None, name: str, ip=No
     return workspace
 
 
+@atomic()
 def set_plan(workspace_id: uuid.UUID, plan: str, actor_id: uuid.UUID | None, ip=None) -> Workspace:
     """Record a plan change (no payment is taken). Operators and owners come through here."""
     if plan not in PLANS:
@@ -173,7 +172,6 @@ def set_plan(workspace_id: uuid.UUID, plan: str, actor_id: uuid.UUID | None, ip=
             ip=ip,
         )
         ws.plan = plan
-    db.session.commit()
     return ws
 
 
