@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,3 +31,8 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
+
+# fvapp's GET /api/v1/me against a minimal Flask + psycopg reference, side by side, on the local
+# PostgreSQL and Redis (BENCH_ARGS="--big-keys 100000" for a quicker run). See README "Performance".
+bench: $(STAMP)
+	$(BIN)/python benchmarks/compare.py $(BENCH_ARGS)

@@ -57,7 +57,8 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         "ENV_MODE": mode,
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": _normalize_db_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No pool_pre_ping: db_setup pings only connections idle for a while; recycled hourly.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 3600},
         "REDIS_URL": redis_url,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -75,8 +76,8 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 0.2, "socket_connect_timeout": 0.2}
         if redis_url
         else {},
-        # A sliding window: "5 per minute" means any 60 s, so a burst straddling the turn of
-        # a minute cannot get twice the limit (as it can with fixed windows).
+        # Flask-Limiter's strategy, for the login pages; the API has its own sliding-window
+        # counter (fvapp/ratelimit.py), one Redis round trip per request.
         "RATELIMIT_STRATEGY": env.get("RATELIMIT_STRATEGY", "moving-window"),
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
@@ -89,6 +90,6 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         "TRUSTED_PROXY_HOPS": int(env.get("TRUSTED_PROXY_HOPS", "0")),
     }
     if database_url.startswith("sqlite"):
-        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "connect_args": {"timeout": 15}}
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 15}}
     config.update(overrides)
     return config

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import Pool
 
 # Set while a service opens a transaction that must hold SQLite's write lock from its first
 # statement. SQLAlchemy drops FOR UPDATE on SQLite, and a deferred transaction that reads and
@@ -43,3 +46,32 @@ def _sqlite_connect(dbapi_connection, connection_record):
 def _sqlite_begin(conn):
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE" if begin_immediate.get() else "BEGIN")
+
+
+# Instead of pool_pre_ping (one more round trip on every checkout): ping only a connection that
+# sat idle in the pool long enough to be suspect (a server restart or a proxy's idle cut); a
+# connection that died while busy is caught by SQLAlchemy's disconnect handling, which
+# invalidates the whole pool. pool_recycle (config) bounds a connection's age on top.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+@event.listens_for(Pool, "checkin")
+def _checked_in(dbapi_connection, connection_record):
+    connection_record.info["checked_in_at"] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_if_idle(dbapi_connection, connection_record, connection_proxy):
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    checked_in_at = connection_record.info.get("checked_in_at")
+    if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+        if not getattr(dbapi_connection, "autocommit", True):
+            dbapi_connection.rollback()
+    except Exception as exc:
+        raise DisconnectionError() from exc  # the pool retries with a fresh connection

@@ -139,7 +139,10 @@ class PgRoundTrips:
 
 
 def _sql_label(message: str, arguments: str) -> str | None:
-    """ "ping" for a ping, else the first word of the SQL a Query or Parse message carries."""
+    """ "ping" for a ping, "PREPARED" for a statement the driver prepared earlier (psycopg does
+    after 5 runs: Bind, no Parse), else the first word of the SQL a Query or Parse carries."""
+    if message == "Bind":
+        return "PREPARED"
     if message == "Query":
         sql = arguments.strip()[1:]
     elif message == "Parse":  # "<statement name>" "<sql>" …

@@ -1,83 +1,93 @@
 """The request hook of /api/v1: rate limits and the Bearer key, before any view runs.
 
-Order, per request: the failed-authentication budget of the caller's IP (refused before any
-database work), then the key (one indexed query), then the key's own rate limit. The browser
-session plays no part: under /api/ it is not even opened (see SessionInterface).
+Per request with a well-formed key: one call to the rate limiter (fvapp/ratelimit.py: one Redis
+round trip that reads the caller IP's failed-authentication budget and counts the request
+against the key's limit, keyed by the key's SHA-256 so it runs before any database work), then
+the key (one indexed query), then its plan. A plan refusal (403) therefore counts against the
+key's limit; a 401 also counts against the address's failure budget (one more call, on failures
+only). The browser session plays no part: under /api/ it is not even opened (SessionInterface),
+and Flask-Limiter (kept for the login pages) is exempted here.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from datetime import timedelta
 
 from flask import current_app, g, request
-from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import TooManyRequests
 
 from ..extensions import limiter
-from ..services import key_auth
-from ..services.key_auth import Principal
+from ..ratelimit import ApiLimiter, Decision
+from ..services import key_auth, keys
+from ..services.key_auth import KeyRejected, Principal
 from . import bp
 
-log = logging.getLogger(__name__)
-
 PUBLIC_ENDPOINTS = {"api.openapi"}
+EXTENSION = "fvapp_api_limiter"
+
+limiter.exempt(bp)
 
 
-def _failed_authentication(response) -> bool:
-    return response.status_code == 401
-
-
-@limiter.shared_limit(
-    lambda: current_app.config["API_AUTH_FAILURE_LIMIT"],
-    scope="api-auth-failures",
-    key_func=get_remote_address,
-    deduct_when=_failed_authentication,  # only 401s are counted; the check runs on every call
-)
-def _check_failure_budget() -> None:
-    """429 for an address that failed authentication too often, whatever key it sends now."""
-
-
-@limiter.shared_limit(
-    lambda: current_app.config["API_RATE_LIMIT"],
-    scope="api-key",
-    key_func=lambda: g.api_principal.key_id.hex,
-)
-def _count_key_request() -> None:
-    """One request against the key's limit, shared by every endpoint (and, through Redis,
-    by every process)."""
+@bp.record_once
+def _create_limiter(state) -> None:
+    config = state.app.config
+    state.app.extensions[EXTENSION] = ApiLimiter(
+        config["RATELIMIT_STORAGE_URI"],
+        config.get("RATELIMIT_STORAGE_OPTIONS") or {},
+        config["RATELIMIT_KEY_PREFIX"],
+        key_limit=config["API_RATE_LIMIT"],
+        fail_limit=config["API_AUTH_FAILURE_LIMIT"],
+    )
 
 
 def current_principal() -> Principal:
     return g.api_principal
 
 
+def _refuse(decision: Decision, rejected: KeyRejected):
+    if not decision.allowed:  # the address was already over its failure budget
+        g.api_rate = decision
+        raise TooManyRequests()
+    raise rejected
+
+
 @bp.before_request
 def authenticate():
-    g.api_principal = None
+    g.api_principal = g.api_rate = None
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    _check_failure_budget()
-    g.api_principal = key_auth.authenticate(
-        request.headers.get("Authorization"),
-        touch_every=timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]),
-    )
-    _count_key_request()
+    api_limiter: ApiLimiter = current_app.extensions[EXTENSION]
+    address = request.remote_addr or "unknown"
+    authorization = request.headers.get("Authorization")
+    candidate = key_auth.bearer_token(authorization)
+    if candidate is None:
+        _refuse(api_limiter.fail(address), KeyRejected(key_auth.MISSING))
+    if not keys.is_well_formed(candidate):
+        _refuse(api_limiter.fail(address), KeyRejected())  # no database work for typos
+    key_hash = keys.hash_key(candidate)
+    decision = g.api_rate = api_limiter.hit(address, key_hash[:32])
+    if not decision.allowed:
+        raise TooManyRequests()
+    try:
+        g.api_principal = key_auth.authenticate(
+            authorization,
+            touch_every=timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]),
+            key_hash=key_hash,
+        )
+    except KeyRejected as rejected:
+        g.api_rate = None
+        _refuse(api_limiter.fail(address), rejected)
 
 
 @bp.after_request
 def rate_limit_headers(response):
-    current = limiter.current_limit
-    if current is None or not (g.get("api_principal") or response.status_code == 429):
+    decision = g.get("api_rate")
+    if decision is None or not (g.get("api_principal") or response.status_code in (403, 429)):
         return response
-    try:
-        reset_at, remaining = current.reset_at, current.remaining
-    except Exception:  # the storage went away mid-request: the headers are best effort
-        log.warning("rate-limit storage unavailable; no X-RateLimit headers", exc_info=True)
-        return response
-    response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
-    response.headers["X-RateLimit-Remaining"] = str(max(0, remaining))
-    response.headers["X-RateLimit-Reset"] = str(reset_at)
+    headers = response.headers
+    headers["X-RateLimit-Limit"] = str(decision.limit)
+    headers["X-RateLimit-Remaining"] = str(decision.remaining)
+    headers["X-RateLimit-Reset"] = str(decision.reset)
     if response.status_code == 429:
-        response.headers["Retry-After"] = str(max(1, reset_at - int(time.time())))
+        headers["Retry-After"] = str(decision.retry_after)
     return response

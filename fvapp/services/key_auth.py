@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from ..db_setup import immediate_begin
 from ..extensions import db
@@ -110,14 +111,16 @@ def needs_touch(last_used_at: datetime | None, now: datetime, every: timedelta) 
     return last_used_at is None or now - last_used_at >= every
 
 
-def authenticate(authorization: str | None, touch_every: timedelta) -> Principal:
-    """The principal for this Authorization header, or KeyRejected (401) / PlanRequired (403)."""
+def authenticate(authorization: str | None, touch_every: timedelta,
+                 key_hash: str | None = None) -> Principal:
+    """The principal for this Authorization header, or KeyRejected (401) / PlanRequired (403).
+    `key_hash`: the candidate's SHA-256 when the caller has already computed it."""
     candidate = bearer_token(authorization)
     if candidate is None:
         raise KeyRejected(MISSING)
     if not keys.is_well_formed(candidate):
         raise KeyRejected()  # no database work for typos and random strings
-    row = db.session.execute(_LOOKUP.where(ApiKey.key_hash == keys.hash_key(candidate))).first()
+    row = _lookup(key_hash or keys.hash_key(candidate))
     if not usable(row):
         raise KeyRejected()
     if not workspaces.plan_has_api_access(row.plan):
@@ -141,6 +144,33 @@ def authenticate(authorization: str | None, touch_every: timedelta) -> Principal
         plan=row.plan,
         role=row.role,
     )
+
+
+def _lookup(key_hash: str):
+    """The auth query. On PostgreSQL it runs on an autocommit connection: one round trip, no
+    BEGIN/ROLLBACK pair around a single read (the connection goes back to the pool at once, so
+    the rest of the request keeps ordinary transactions). Other backends: the session as is."""
+    statement = _LOOKUP.where(ApiKey.key_hash == key_hash)
+    if db.session.get_bind().dialect.name != "postgresql" or db.session().in_transaction():
+        return db.session.execute(statement).first()
+    for attempt in (1, 2):
+        connection = db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        try:
+            row = connection.execute(statement).first()
+        except DBAPIError as exc:
+            db.session.rollback()
+            # A pooled connection found dead (the server restarted since it was last used; no
+            # ping, see db_setup): SQLAlchemy has invalidated the pool, so a read retried once
+            # gets a fresh connection; the request succeeds as with pool_pre_ping.
+            if attempt == 1 and exc.connection_invalidated:
+                continue
+            raise
+        except BaseException:
+            db.session.rollback()
+            raise
+        db.session.commit()  # no COMMIT is sent (nothing was begun); the connection goes back
+        return row
+    raise AssertionError("unreachable")
 
 
 def _touch(key_id: uuid.UUID, now: datetime, every: timedelta) -> None:

@@ -1,0 +1,262 @@
+"""`make bench`: fvapp's GET /api/v1/me against benchmarks/reference_app.py, side by side.
+
+Both run under gunicorn (2 workers) on PostgreSQL, each in a throwaway database holding
+--keys keys (default 100,000); fvapp with its Redis rate limiter on (limit raised so nothing is
+refused). The same load generator (wrk -t2 -c16 --latency if /usr/bin/wrk exists, else a small
+Python one) drives them alternately, --rounds times. Then key_auth.authenticate()'s latency with
+1,000 keys vs --big-keys (default 1,000,000; generate_series, so it takes a minute or so), then
+round trips per request (benchmarks/api_auth.py for the details). Stops what it started and
+drops its databases.
+
+    .venv/bin/python benchmarks/compare.py [--keys N] [--big-keys N] [--duration S] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
+
+from api_auth import percentile, scratch_database  # noqa: E402
+from api_helpers import PgRoundTrips  # noqa: E402
+
+from fvapp import create_app  # noqa: E402
+from fvapp.cli import seed_demo  # noqa: E402
+from fvapp.extensions import db  # noqa: E402
+from fvapp.services import key_auth, keys  # noqa: E402
+from fvapp.services.accounts import find_user  # noqa: E402
+
+WRK = shutil.which("wrk") or ("/usr/bin/wrk" if os.path.exists("/usr/bin/wrk") else None)
+BULK = """
+INSERT INTO api_keys (id, workspace_id, created_by_id, name, prefix, key_hash, created_at)
+SELECT gen_random_uuid(), :workspace, :user, 'bulk', 'fv_bulk', encode(sha256(
+  convert_to(:salt || g::text, 'UTF8')), 'hex'), now()
+FROM generate_series(1, :n) AS g
+"""
+
+
+def make_app(url: str, redis_url: str | None):
+    return create_app({
+        "ENV_MODE": "testing", "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+        "SQLALCHEMY_DATABASE_URI": url, "BCRYPT_ROUNDS": 4, "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_KEY_PREFIX": f"fvapp-bench-{uuid.uuid4().hex[:8]}",
+        "API_RATE_LIMIT": "100000000 per minute",
+    })
+
+
+def load(url: str, n: int) -> tuple[str, object]:
+    """Migrate, seed the demo, mint one key, add n bulk keys; the clear key and the app."""
+    app = make_app(url, None)
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        seed_demo()
+        ava = find_user("ava@acme.test")
+        workspace_id = next(m.workspace_id for m in ava.memberships if m.role == "owner")
+        clear = keys.create_key(workspace_id, ava.id, "benchmark").clear
+        add_keys(workspace_id, ava.id, n)
+    return clear, app
+
+
+def add_keys(workspace_id, user_id, n: int) -> None:
+    if n > 0:
+        db.session.execute(sa.text(BULK), {"workspace": workspace_id, "user": user_id,
+                                           "salt": uuid.uuid4().hex, "n": n})
+        db.session.commit()
+    db.session.execute(sa.text("ANALYZE api_keys"))
+    db.session.commit()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(target: str, env: dict):
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 (our own command line)
+        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning", target],
+        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(url + "/api/v1/me", timeout=10)
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"{target} did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def drive(url: str, key: str, seconds: float) -> tuple[float, float, float]:
+    """req/s, p50 ms, p99 ms of GET /api/v1/me with the key."""
+    header = f"Authorization: Bearer {key}"
+    if WRK:
+        out = subprocess.run(  # noqa: S603 (our own command line)
+            [WRK, "-t2", "-c16", f"-d{int(seconds)}s", "--latency", "-H", header,
+             url + "/api/v1/me"], capture_output=True, text=True, check=True).stdout
+        if re.search(r"Non-2xx", out):
+            raise RuntimeError("non-2xx answers:\n" + out)
+        rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        return rate, _wrk_ms(out, "50%"), _wrk_ms(out, "99%")
+    return _python_load(url, key, seconds)
+
+
+def _wrk_ms(out: str, label: str) -> float:
+    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _python_load(url: str, key: str, seconds: float):
+    latencies: list[float] = []
+    stop = time.monotonic() + seconds
+
+    def worker():
+        session = requests.Session()
+        while time.monotonic() < stop:
+            start = time.perf_counter()
+            response = session.get(url + "/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+            latencies.append((time.perf_counter() - start) * 1000)
+            assert response.status_code == 200, response.text
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(latencies) / seconds, percentile(latencies, 0.5), percentile(latencies, 0.99)
+
+
+def authenticate_latency(app, clear: str, n: int = 3000) -> float:
+    """Median µs of key_auth.authenticate alone (the SELECT; last_used_at is fresh)."""
+    header = f"Bearer {clear}"
+    samples = []
+    with app.app_context():
+        for i in range(n + 200):
+            with app.test_request_context():
+                start = time.perf_counter()
+                key_auth.authenticate(header, timedelta(minutes=5))
+                if i >= 200:
+                    samples.append((time.perf_counter() - start) * 1e6)
+                db.session.remove()
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--keys", type=int, default=100_000)
+    parser.add_argument("--big-keys", type=int, default=1_000_000)
+    parser.add_argument("--duration", type=float, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+
+    drops = []
+    try:
+        app_url, drop = scratch_database(args.database_url)
+        drops.append(drop)
+        ref_url, drop = scratch_database(args.database_url)
+        drops.append(drop)
+        print(f"loading {args.keys:,} keys into each database …", flush=True)
+        app_key, _ = load(app_url, args.keys)
+        ref_key, _ = load(ref_url, args.keys)
+        results: dict[str, list] = {"reference": [], "fvapp": []}
+        fv_env = {"FVAPP_ENV": "testing", "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+                  "DATABASE_URL": app_url, "REDIS_URL": args.redis_url,
+                  "RATELIMIT_KEY_PREFIX": f"fvapp-bench-{uuid.uuid4().hex[:8]}",
+                  "API_RATE_LIMIT": "100000000 per minute"}
+        ref_env = {"REFERENCE_DATABASE_URL": make_url(ref_url).set(
+            drivername="postgresql").render_as_string(hide_password=False)}
+        with gunicorn("benchmarks.reference_app:app", ref_env) as ref, \
+                gunicorn("wsgi:app", fv_env) as fv:
+            for url, key in ((ref, ref_key), (fv, app_key)):
+                drive(url, key, 2)  # warm up
+            for _ in range(args.rounds):
+                for name, url, key in (("reference", ref, ref_key), ("fvapp", fv, app_key)):
+                    results[name].append(drive(url, key, args.duration))
+        print(f"\nGET /api/v1/me, gunicorn -w 2, {args.keys:,} keys, "
+              f"{'wrk -t2 -c16' if WRK else 'python load, 16 threads'}, "
+              f"{args.rounds}×{args.duration:g} s each, alternating\n")
+        print("| run | req/s | p50 ms | p99 ms |\n|---|---|---|---|")
+        best = {}
+        for name, rows in results.items():
+            rate = statistics.median(r[0] for r in rows)
+            p50 = statistics.median(r[1] for r in rows)
+            p99 = statistics.median(r[2] for r in rows)
+            best[name] = (rate, p50, p99)
+            print(f"| {name} | {rate:,.0f} | {p50:.1f} | {p99:.1f} |")
+        (rr, r50, r99), (fr, f50, f99) = best["reference"], best["fvapp"]
+        print(f"| **ratio fvapp/reference** | **{fr / rr:.2f}×** (target ≥ 0.7) | "
+              f"{f50 / r50:.2f}× | **{f99 / r99:.2f}×** (target ≤ 2) |")
+
+        print(f"\nkey_auth.authenticate() median, 1,000 vs {args.big_keys:,} keys:", flush=True)
+        big_url, drop = scratch_database(args.database_url)
+        drops.append(drop)
+        key, app = load(big_url, 1000)
+        small = authenticate_latency(app, key)
+        with app.app_context():
+            ava = find_user("ava@acme.test")
+            workspace_id = next(m.workspace_id for m in ava.memberships if m.role == "owner")
+            add_keys(workspace_id, ava.id, args.big_keys - 1000)
+        large = authenticate_latency(app, key)
+        print(f"  1,000 keys: {small:.0f} µs; {args.big_keys:,} keys: {large:.0f} µs; "
+              f"ratio {large / small:.2f}× (target ≤ 1.3)")
+
+        with app.app_context():
+            trips = PgRoundTrips(db.engine)
+            db.engine.dispose()
+        client = app.test_client()
+        for _ in range(20):
+            client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+        before = trips.counts()
+        for _ in range(100):
+            client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+        found: Counter = trips.counts() - before
+        print(f"\nPostgreSQL round trips per authenticated request: {sum(found.values()) / 100:g} "
+              f"({dict(found)})")
+        trips.close()
+        with app.app_context():
+            db.engine.dispose()
+    finally:
+        for drop in reversed(drops):
+            drop()
+
+
+if __name__ == "__main__":
+    main()
