@@ -87,6 +87,8 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         # Behind a reverse proxy, how many proxies to trust for X-Forwarded-For/-Proto/-Host:
         # without it every client has the proxy's address, and per-IP limits hit everyone.
         "TRUSTED_PROXY_HOPS": int(env.get("TRUSTED_PROXY_HOPS", "0")),
+        # GET /readyz: how long the database (and Redis) may take to answer before it says 503.
+        "READYZ_TIMEOUT": float(env.get("READYZ_TIMEOUT", "2")),
     }
     if database_url.startswith("sqlite"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "connect_args": {"timeout": 15}}

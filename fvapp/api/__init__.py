@@ -18,10 +18,12 @@ def is_api_request(path: str) -> bool:
 
 class SessionInterface(SecureCookieSessionInterface):
     """The browser session is never opened for the API: a logged-in cookie authenticates
-    nothing there, and an API response never sets a cookie."""
+    nothing there, and an API response never sets a cookie. Nor for /healthz and /readyz."""
 
     def open_session(self, app, request):
-        if is_api_request(request.path):
+        from ..health import PATHS as OPERATIONAL_PATHS
+
+        if is_api_request(request.path) or request.path in OPERATIONAL_PATHS:
             return self.null_session_class()
         return super().open_session(app, request)
 
