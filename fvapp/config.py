@@ -92,6 +92,8 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         "BCRYPT_ROUNDS": _integer(env, "BCRYPT_ROUNDS", 12),
         "LOGIN_LIMIT_PER_EMAIL": env.get("LOGIN_LIMIT_PER_EMAIL", "5 per minute; 20 per hour"),
         "LOGIN_LIMIT_PER_IP": env.get("LOGIN_LIMIT_PER_IP", "30 per minute"),
+        # A browser that signed in as an email before has its own budget for it (device cookie).
+        "LOGIN_LIMIT_PER_DEVICE": env.get("LOGIN_LIMIT_PER_DEVICE", "5 per minute; 20 per hour"),
         "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "600 per minute"),
         "API_AUTH_FAILURE_LIMIT": env.get("API_AUTH_FAILURE_LIMIT", "30 per minute"),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
