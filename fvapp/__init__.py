@@ -42,6 +42,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from .auth import bp as auth_bp
     from .cli import register_cli
     from .errors import register_error_handlers
+    from .health import bp as health_bp
     from .settings import bp as settings_bp
 
     auth.configure_login(login_manager)
@@ -50,6 +51,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(settings_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
+    app.register_blueprint(health_bp)
     app.session_interface = SessionInterface()  # never opened under /api/
     security.register(app)
     web.register(app)

@@ -32,6 +32,20 @@ def _development_secret() -> str:
     return path.read_text().strip()
 
 
+def _integer(env: dict[str, str], name: str, default: int) -> int:
+    try:
+        return int(env.get(name, str(default)))
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {env[name]!r}") from None
+
+
+def _seconds(env: dict[str, str], name: str, default: int) -> int:
+    value = _integer(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be a number of seconds above 0, not {value}")
+    return value
+
+
 def from_environment(env: dict[str, str] | None = None, overrides: dict | None = None) -> dict:
     env = dict(os.environ if env is None else env)
     overrides = overrides or {}
@@ -60,6 +74,15 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         # No pool_pre_ping: db_setup pings only connections idle for a while; recycled hourly.
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 3600},
         "REDIS_URL": redis_url,
+        # "__Host-": the browser only keeps it if Secure, Path=/ and no Domain (SPEC §7), so no
+        # sibling subdomain can plant or shadow it. Development and tests serve plain http, where
+        # cookies are not Secure, so there it keeps the plain name.
+        "SESSION_COOKIE_NAME": "session" if development else "__Host-session",
+        "SESSION_COOKIE_PATH": "/",
+        "SESSION_COOKIE_DOMAIN": None,
+        # A session ends after this long without a request, and this long after sign-in at most.
+        "SESSION_IDLE_TIMEOUT": _seconds(env, "SESSION_IDLE_TIMEOUT", 12 * 3600),
+        "SESSION_ABSOLUTE_LIFETIME": _seconds(env, "SESSION_ABSOLUTE_LIFETIME", 14 * 24 * 3600),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not development,
@@ -67,9 +90,11 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         "REMEMBER_COOKIE_SECURE": not development,
         "WTF_CSRF_TIME_LIMIT": None,  # tokens are bound to the session, which logout ends
         "MAX_CONTENT_LENGTH": 1024 * 1024,
-        "BCRYPT_ROUNDS": int(env.get("BCRYPT_ROUNDS", "12")),
+        "BCRYPT_ROUNDS": _integer(env, "BCRYPT_ROUNDS", 12),
         "LOGIN_LIMIT_PER_EMAIL": env.get("LOGIN_LIMIT_PER_EMAIL", "5 per minute; 20 per hour"),
         "LOGIN_LIMIT_PER_IP": env.get("LOGIN_LIMIT_PER_IP", "30 per minute"),
+        # A browser that signed in as an email before has its own budget for it (device cookie).
+        "LOGIN_LIMIT_PER_DEVICE": env.get("LOGIN_LIMIT_PER_DEVICE", "5 per minute; 20 per hour"),
         "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "600 per minute"),
         "API_AUTH_FAILURE_LIMIT": env.get("API_AUTH_FAILURE_LIMIT", "30 per minute"),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
@@ -88,8 +113,15 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         # Behind a reverse proxy, how many proxies to trust for X-Forwarded-For/-Proto/-Host:
         # without it every client has the proxy's address, and per-IP limits hit everyone.
         "TRUSTED_PROXY_HOPS": int(env.get("TRUSTED_PROXY_HOPS", "0")),
+        # GET /readyz: how long the database (and Redis) may take to answer before it says 503.
+        "READYZ_TIMEOUT": float(env.get("READYZ_TIMEOUT", "2")),
     }
     if database_url.startswith("sqlite"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 15}}
     config.update(overrides)
+    if mode == "production" and config["BCRYPT_ROUNDS"] < 12:
+        raise ConfigError(
+            f"BCRYPT_ROUNDS must be at least 12 in production, not {config['BCRYPT_ROUNDS']} "
+            "(lower costs are for tests only)."
+        )
     return config

@@ -16,6 +16,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .extensions import db
+from .health import PATHS as HEALTH_PATHS
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +83,16 @@ def register_error_handlers(app: Flask) -> None:
     def _http(exc: HTTPException):
         if is_api():
             return envelope.error_for_exception(exc)
+        if request.path in HEALTH_PATHS:  # no session there, so no HTML page (it needs CSRF)
+            return {"status": "error", "error": exc.name}, exc.code or 500
         message = exc.description if exc.code in (403, 409) and exc.description else None
-        if exc.code == 429:
+        headers = None
+        if exc.code == 429:  # every 429 says when to come back (SPEC §7)
+            retry_after = getattr(exc, "retry_after", None)
+            seconds = retry_after if isinstance(retry_after, int) else 60
+            headers = {"Retry-After": str(max(1, seconds))}
             message = "Too many attempts. Wait a minute and try again."
-        return _html(exc.code or 500, message)
+        return _html(exc.code or 500, message, headers)
 
     def _db_down(exc):
         log.warning("database unavailable: %s", type(exc).__name__)

@@ -67,6 +67,7 @@ def make_config(database_url: str, **extra) -> dict:
         "RATELIMIT_STORAGE_OPTIONS": {},
         "LOGIN_LIMIT_PER_EMAIL": "1000 per minute",
         "LOGIN_LIMIT_PER_IP": "1000 per minute",
+        "LOGIN_LIMIT_PER_DEVICE": "1000 per minute",
         "API_AUTH_FAILURE_LIMIT": "1000 per minute",
         "API_RATE_LIMIT": "10000 per minute",
         "SERVER_NAME": None,

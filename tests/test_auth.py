@@ -1,9 +1,13 @@
 """Login and logout: SPEC §7."""
 
 import re
+import time
 
 import bcrypt
+import conftest
 import pytest
+
+from fvapp.cli import DEMO_PASSWORD
 
 CSRF = re.compile(r'value="[^"]+"')
 
@@ -115,14 +119,14 @@ def test_throttling_per_ip_and_success_is_not_counted(app_factory, demo):
 
 def test_logout_ends_the_session_and_an_old_cookie_no_longer_works(app, browser, demo):
     browser.login("ava@acme.test")
-    stolen = browser.client.get_cookie("session").value
+    stolen = browser.client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
     response = browser.post("/logout")
     assert response.status_code == 303
     assert response.headers["Location"] == "/login"
     assert browser.get("/").status_code == 302
 
     replay = app.test_client()
-    replay.set_cookie("session", stolen)
+    replay.set_cookie(app.config["SESSION_COOKIE_NAME"], stolen)
     response = replay.get("/")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login")
@@ -141,7 +145,7 @@ def test_pages_need_a_signed_in_user(browser, demo, path):
     assert "/login" in response.headers["Location"]
 
 
-def test_security_headers(browser, demo):
+def test_security_headers(app, browser, demo):
     response = browser.get("/login")
     csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
@@ -149,6 +153,54 @@ def test_security_headers(browser, demo):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Cache-Control"] == "no-store"
     browser.login("ava@acme.test")
-    cookie = browser.client.get_cookie("session")
+    cookie = browser.client.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert cookie.http_only
     assert cookie.same_site == "Lax"
+
+
+def test_the_session_cookie_is_set_as_a_host_cookie_in_production(app_factory, demo):
+    production = app_factory(ENV_MODE="production", BCRYPT_ROUNDS=12)
+    browser = conftest.Browser(production.test_client())
+    response = browser.client.post("/login", data={
+        "email": "ava@acme.test", "password": DEMO_PASSWORD,
+        "csrf_token": browser.refresh_token()})
+    assert response.status_code == 303
+    set_cookie = [v for v in response.headers.getlist("Set-Cookie") if v.startswith("__Host-session=")]
+    assert len(set_cookie) == 1, response.headers.getlist("Set-Cookie")
+    attributes = [part.strip().lower() for part in set_cookie[0].split(";")]
+    assert "secure" in attributes and "path=/" in attributes and "httponly" in attributes
+    assert not any(part.startswith("domain=") for part in attributes)
+    assert browser.client.get("/", base_url="https://localhost").status_code == 200
+
+
+@pytest.mark.parametrize("idle,age,alive", [
+    (60, 3600, True),                      # used a minute ago, signed in an hour ago
+    (12 * 3600 + 5, 13 * 3600, False),     # idle for more than 12 h
+    (30, 14 * 24 * 3600 + 5, False),       # busy, but signed in more than 14 days ago
+])
+def test_sessions_end_after_idle_timeout_and_absolute_lifetime(app, browser, demo, idle, age, alive):
+    browser.login("ava@acme.test")
+    assert browser.get("/").status_code == 200
+    now = int(time.time())
+    with browser.client.session_transaction() as session:
+        session["_seen"], session["_born"] = now - idle, now - age
+    response = browser.client.get("/")
+    if alive:
+        assert response.status_code == 200
+        with browser.client.session_transaction() as session:
+            assert session["_seen"] >= now  # refreshed: idle time counts from this request
+            assert session["_born"] == now - age  # never extended
+    else:
+        assert response.status_code == 302 and "/login" in response.headers["Location"]
+        with browser.client.session_transaction() as session:  # a new, anonymous session
+            assert "_user_id" not in session and session.get("_born", now) >= now
+        assert browser.client.get("/").status_code == 302  # and it stays signed out
+
+
+def test_session_lifetimes_are_configurable(app_factory, demo):
+    short = app_factory(SESSION_IDLE_TIMEOUT=100)
+    browser = conftest.Browser(short.test_client())
+    browser.login("ava@acme.test")
+    with browser.client.session_transaction() as session:
+        session["_seen"] = int(time.time()) - 101
+    assert browser.client.get("/").status_code == 302

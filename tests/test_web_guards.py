@@ -161,7 +161,7 @@ def test_a_double_slash_under_the_api_is_a_json_404_not_an_html_redirect(app, de
 
 
 def test_seed_demo_refuses_a_production_database_unless_asked(app_factory, demo):
-    production = app_factory(ENV_MODE="production")
+    production = app_factory(ENV_MODE="production", BCRYPT_ROUNDS=12)
     runner = production.test_cli_runner()
     refused = runner.invoke(args=["seed-demo"])
     assert refused.exit_code != 0 and "Refusing to seed" in refused.output

@@ -131,6 +131,11 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
         raise envelope.ApiError(400, details=[
             {"field": dup.key, "message": "Give this field once."}
         ]) from None
+    except RecursionError:
+        # "[" * 200000 (well under the size cap) is nested deeper than any parser should follow.
+        raise envelope.ApiError(400, details=[
+            {"field": "body", "message": "The JSON body is nested too deeply."}
+        ]) from None
     except ValueError:
         pass  # malformed JSON: pydantic's own answer below says where
     try:

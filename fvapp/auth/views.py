@@ -1,24 +1,15 @@
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
-from flask_limiter.util import get_remote_address
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.exceptions import TooManyRequests
 
-from ..extensions import limiter
 from ..services import accounts
 from ..services.passwords import check_password
-from . import bp
+from . import bp, throttle
 from .forms import LoginForm, LogoutForm
 
-FAILED = 422  # a failed sign-in re-renders the form with this status; only those are counted
-
-
-def _email_key() -> str:
-    return "login-email:" + accounts.normalize_email(request.form.get("email", ""))
-
-
-def _failed(response) -> bool:
-    return response.status_code == FAILED
+FAILED = 422  # a failed sign-in re-renders the form with this status
 
 
 def _safe_next(target: str | None) -> str:
@@ -34,32 +25,26 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_EMAIL"],
-    key_func=_email_key,
-    methods=["POST"],
-    deduct_when=_failed,
-    scope="login-email",
-)
-@limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_IP"],
-    key_func=get_remote_address,
-    methods=["POST"],
-    deduct_when=_failed,
-    scope="login-ip",
-)
 def login():
     if current_user.is_authenticated and request.method == "GET":
         return redirect(url_for("app.dashboard"))
     form = LoginForm()
     if request.method == "POST":
+        # Counted before the password is checked, refunded on success (fvapp/auth/throttle.py).
+        email = accounts.normalize_email(request.form.get("email", ""))
+        attempt = throttle.count_attempt(email)
+        if not attempt.allowed:
+            raise TooManyRequests(retry_after=attempt.retry_after)
         if form.validate_on_submit():
             user = accounts.authenticate(form.email.data, form.password.data)
             if user is not None:
+                throttle.refund(attempt)
                 next_url = _safe_next(request.args.get("next"))
                 session.clear()  # no fixation: nothing from before sign-in survives it
                 login_user(user)
-                return redirect(next_url, code=303)
+                response = redirect(next_url, code=303)
+                throttle.remember_device(response, email)
+                return response
             form.form_errors.append("That email and password do not match an account.")
         elif form.password.errors and form.email.data:
             # Too long for bcrypt: still one check, so timing says nothing about the account.

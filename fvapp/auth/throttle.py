@@ -1,0 +1,138 @@
+"""Failed sign-in budgets without a malicious lockout (SPEC §7, OWASP "device cookies").
+
+Every sign-in attempt is counted *before* the password is checked, and refunded if it succeeds:
+the counter is the limit's own atomic "acquire" (a Lua script in Redis, a lock in memory), so a
+burst of N concurrent wrong passwords gets exactly as many bcrypt checks as the budget has left,
+never N.
+
+Budgets: one per client IP (LOGIN_LIMIT_PER_IP), and one per email (LOGIN_LIMIT_PER_EMAIL) —
+unless the browser shows a valid device cookie for that email, which it received when it signed
+in as that email before: then the attempt counts against that device's own budget
+(LOGIN_LIMIT_PER_DEVICE) instead. So someone burning Ava's per-email budget from elsewhere
+cannot keep Ava, on her own browser, from signing in to revoke a leaked key.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from dataclasses import dataclass
+
+from flask import current_app, request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from limits import parse_many
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+
+from ..extensions import limiter
+
+DEVICE_COOKIE_MAX_AGE = 365 * 24 * 3600
+DEVICES_KEPT = 5  # emails remembered per browser
+
+
+def device_cookie_name() -> str:
+    return "login_device" if current_app.config["ENV_MODE"] != "production" else "__Host-login_device"
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="fvapp-login-device")
+
+
+def devices_in_request() -> dict[str, str]:
+    """{normalized email: device nonce} from this browser's signed device cookie, or {}."""
+    raw = request.cookies.get(device_cookie_name())
+    if not raw:
+        return {}
+    try:
+        value = _serializer().loads(raw, max_age=DEVICE_COOKIE_MAX_AGE)
+    except BadSignature:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {e: n for e, n in value.items() if isinstance(e, str) and isinstance(n, str)}
+
+
+def remember_device(response, email: str) -> None:
+    """After a successful sign-in: this browser is now a known device for this email."""
+    devices = devices_in_request()
+    devices.pop(email, None)
+    devices[email] = secrets.token_urlsafe(16)  # a fresh nonce each sign-in
+    kept = dict(list(devices.items())[-DEVICES_KEPT:])
+    production = current_app.config["ENV_MODE"] == "production"
+    response.set_cookie(device_cookie_name(), _serializer().dumps(kept), max_age=DEVICE_COOKIE_MAX_AGE,
+                        path="/", secure=production, httponly=True, samesite="Lax")
+
+
+@dataclass
+class Attempt:
+    """The budgets one sign-in attempt was counted against; refund() gives them back."""
+
+    held: list
+    retry_after: int = 0
+
+    @property
+    def allowed(self) -> bool:
+        return self.retry_after == 0
+
+
+def _budgets(email: str) -> list[tuple[str, tuple[str, ...]]]:
+    config = current_app.config
+    prefix = config["RATELIMIT_KEY_PREFIX"]
+    budgets = [(config["LOGIN_LIMIT_PER_IP"], (prefix, "login-ip", request.remote_addr or "-"))]
+    nonce = devices_in_request().get(email)
+    if nonce:
+        budgets.append((config["LOGIN_LIMIT_PER_DEVICE"], (prefix, "login-device", nonce)))
+    else:
+        budgets.append((config["LOGIN_LIMIT_PER_EMAIL"], (prefix, "login-email", email)))
+    return budgets
+
+
+def count_attempt(email: str) -> Attempt:
+    """Count one attempt against every budget it falls under, or none if one is spent."""
+    strategy = limiter.limiter
+    held: list = []
+    for spec, identifiers in _budgets(email):
+        for item in parse_many(spec):
+            try:
+                acquired = strategy.hit(item, *identifiers)
+            except Exception:  # storage down: fail open, as every other limit does
+                current_app.logger.warning("login throttle storage unavailable")
+                continue
+            if not acquired:
+                _refund(strategy, held)
+                return Attempt([], _retry_after(strategy, item, identifiers))
+            held.append((item, identifiers))
+    return Attempt([(strategy, item, ids) for item, ids in held])
+
+
+def refund(attempt: Attempt) -> None:
+    """A sign-in that succeeded is not a failure: give back what count_attempt took."""
+    for strategy, item, identifiers in attempt.held:
+        _refund(strategy, [(item, identifiers)])
+
+
+def _refund(strategy, held) -> None:
+    storage = strategy.storage
+    for item, identifiers in held:
+        key = item.key_for(*identifiers)
+        try:
+            if isinstance(strategy, MovingWindowRateLimiter):
+                if isinstance(storage, RedisStorage):
+                    storage.get_connection().lpop(storage.prefixed_key(key))  # newest entry
+                elif isinstance(storage, MemoryStorage):
+                    with storage.locks[key]:
+                        if storage.events.get(key):
+                            storage.events[key].pop(0)  # newest entry
+            elif isinstance(strategy, FixedWindowRateLimiter):
+                storage.incr(key, item.get_expiry(), amount=-1)
+        except Exception:  # storage down: nothing to give back
+            current_app.logger.warning("login throttle storage unavailable")
+
+
+def _retry_after(strategy, item, identifiers) -> int:
+    try:
+        reset = strategy.get_window_stats(item, *identifiers).reset_time
+    except Exception:
+        return item.get_expiry()
+    return max(1, math.ceil(reset - time.time()))
