@@ -87,6 +87,8 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         # Behind a reverse proxy, how many proxies to trust for X-Forwarded-For/-Proto/-Host:
         # without it every client has the proxy's address, and per-IP limits hit everyone.
         "TRUSTED_PROXY_HOPS": int(env.get("TRUSTED_PROXY_HOPS", "0")),
+        # GitHub secret-scanning public keys (JSON); unset: POST /api/secret-scanning is a 404.
+        "SECRET_SCANNING_KEYS_FILE": env.get("SECRET_SCANNING_KEYS_FILE") or None,
     }
     if database_url.startswith("sqlite"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "connect_args": {"timeout": 15}}
