@@ -157,3 +157,10 @@ def api_keys_alert_dismiss(alert_id):
         return redirect(url_for("settings.api_keys"), code=303)
     body = render_template("settings/_api_keys.html", **_section_context(ctx, notice=message))
     return hx(make_response(body), retarget="#api-keys", reswap="outerHTML")
+
+
+@bp.route("/api-keys/<key_id>")
+def api_keys_detail(key_id):
+    """The key's detail (SPEC §9): a dialog with htmx, a page without JavaScript."""
+    ctx = gate(_allowed)
+    return dialog_or_page("settings/_key_detail_dialog.html", key=_key_or_404(ctx, key_id))
