@@ -52,6 +52,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
     app.register_blueprint(health_bp)
+    from .api.secret_scanning import bp as secret_scanning_bp
+
+    app.register_blueprint(secret_scanning_bp)  # under /api, but not the Bearer-key API
+    csrf.exempt(secret_scanning_bp)
     app.session_interface = SessionInterface()  # never opened under /api/
     security.register(app)
     web.register(app)

@@ -54,6 +54,10 @@ def _say_where() -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from .scanner import scan_command
+
+    app.cli.add_command(scan_command)
+
     @app.cli.command("seed-demo")
     @click.option("--allow-production", is_flag=True,
                   help="Seed even though FVAPP_ENV is production (the passwords are public).")

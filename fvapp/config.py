@@ -115,6 +115,8 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         "TRUSTED_PROXY_HOPS": int(env.get("TRUSTED_PROXY_HOPS", "0")),
         # GET /readyz: how long the database (and Redis) may take to answer before it says 503.
         "READYZ_TIMEOUT": float(env.get("READYZ_TIMEOUT", "2")),
+        # GitHub secret-scanning public keys (JSON); unset: POST /api/secret-scanning is a 404.
+        "SECRET_SCANNING_KEYS_FILE": env.get("SECRET_SCANNING_KEYS_FILE") or None,
     }
     if database_url.startswith("sqlite"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 15}}

@@ -129,6 +129,8 @@ def choose_workspace(workspace_id: str) -> bool:
 EVENT_TEXT = {
     "api_key.created": "created API key {label}",
     "api_key.revoked": "revoked API key {label}",
+    "api_key.leak_revoked": "revoked API key {label}, reported public",
+    "leak_alert.dismissed": "dismissed the leak alert about API key {label}",
     "member.added": "added {label}",
     "member.role_changed": "changed the role of {label}",
     "member.removed": "removed {label}",

@@ -10,7 +10,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
@@ -217,3 +217,40 @@ def _mark_revoked(key: ApiKey, actor_id: uuid.UUID, reason: str | None, ip: str 
         detail=reason or "",
         ip=ip,
     )
+
+
+def find_by_hashes(hashes: list[str]) -> dict[str, ApiKey]:
+    """Keys by SHA-256 hex, in chunks (a leak report may name a thousand)."""
+    found: dict[str, ApiKey] = {}
+    for start in range(0, len(hashes), 500):
+        chunk = hashes[start:start + 500]
+        for key in db.session.scalars(select(ApiKey).where(ApiKey.key_hash.in_(chunk))):
+            found[key.key_hash] = key
+    return found
+
+
+def revoke_leaked(key: ApiKey, url: str) -> bool:
+    """Part of a caller's transaction (a leak report): revoke with no actor and the reason
+    `leaked: found public at <url>`. A conditional UPDATE, so of two reports racing (or a
+    report racing a manual revoke) exactly one revokes and records. True if this call did."""
+    reason = f"leaked: found public at {url}"[:200]
+    now = utcnow()
+    result = db.session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key.id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_by_id=None, revoked_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    db.session.refresh(key)
+    audit.record(
+        workspace_id=key.workspace_id,
+        actor_id=None,
+        action="api_key.leak_revoked",
+        target_type="api_key",
+        target_id=key.id,
+        target_label=f"{key.name} ({key.prefix})",
+        detail=reason,
+    )
+    return True

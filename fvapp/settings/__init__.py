@@ -29,6 +29,8 @@ DIALOG_TITLES = {
     "settings/_key_create_dialog.html": "Create API key",
     "settings/_key_reveal_dialog.html": "Your new API key",
     "settings/_key_revoke_dialog.html": "Revoke API key",
+    "settings/_key_scanner.html": "Scan for keys before you commit",
+    "settings/_key_detail_dialog.html": "API key",
     "settings/_member_role_dialog.html": "Change role",
     "settings/_member_remove_dialog.html": "Remove member",
     "settings/_plan_dialog.html": "Change plan",

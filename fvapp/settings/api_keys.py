@@ -12,7 +12,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 
 from ..api import PREFIX as API_PREFIX
-from ..services import keys, workspaces
+from ..services import keys, leaks, workspaces
 from ..services.errors import DomainError, Forbidden, NotFound
 from ..web import client_ip, hx, is_htmx, page_or_fragment
 from . import bp, dialog_or_page, gate
@@ -59,6 +59,7 @@ def _section_context(ctx, notice=None) -> dict:
         "max_keys": keys.MAX_ACTIVE_KEYS,
         "at_cap": keys.cap_reached(active),
         "notice": notice,
+        "leak_alerts": leaks.open_alerts(ctx.workspace.id),
         "api_base": request.host_url.rstrip("/") + API_PREFIX,  # for "Where to go next"
     }
 
@@ -135,3 +136,31 @@ def api_keys_revoke(key_id):
     # Close the dialog and redraw the section in place, its notice taking the focus.
     body = render_template("settings/_api_keys.html", **_section_context(ctx, notice=message))
     return hx(make_response(body), trigger="closeDialog", retarget="#api-keys", reswap="outerHTML")
+
+
+@bp.route("/api-keys/scanner")
+def api_keys_scanner():
+    gate(_allowed)
+    return dialog_or_page("settings/_key_scanner.html")
+
+
+@bp.route("/api-keys/alerts/<alert_id>/dismiss", methods=["POST"])
+def api_keys_alert_dismiss(alert_id):
+    ctx = gate(_allowed)
+    try:
+        leaks.dismiss_alert(ctx.workspace.id, alert_id, current_user.id, ip=client_ip())
+    except NotFound:
+        abort(404)
+    message = "Alert dismissed. The key stays revoked."
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(url_for("settings.api_keys"), code=303)
+    body = render_template("settings/_api_keys.html", **_section_context(ctx, notice=message))
+    return hx(make_response(body), retarget="#api-keys", reswap="outerHTML")
+
+
+@bp.route("/api-keys/<key_id>")
+def api_keys_detail(key_id):
+    """The key's detail (SPEC §9): a dialog with htmx, a page without JavaScript."""
+    ctx = gate(_allowed)
+    return dialog_or_page("settings/_key_detail_dialog.html", key=_key_or_404(ctx, key_id))

@@ -1,0 +1,157 @@
+"""Leak reports of SPEC §9: GitHub's secret-scanning partner endpoint, signed with ECDSA P-256."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from fvapp.extensions import db
+from fvapp.models import ApiKey, AuditEvent, KeyLeakAlert
+from fvapp.services import keys
+
+URL = "https://github.com/octo/repo/blob/abc/config.py"
+
+
+class Signer:
+    def __init__(self, identifier="k1"):
+        self.identifier = identifier
+        self.private = ec.generate_private_key(ec.SECP256R1())
+
+    def pem(self) -> str:
+        return self.private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def sign(self, body: bytes) -> str:
+        return base64.b64encode(self.private.sign(body, ec.ECDSA(hashes.SHA256()))).decode()
+
+
+@pytest.fixture
+def signer(app, tmp_path):
+    signer = Signer()
+    path = tmp_path / "github-keys.json"
+    path.write_text(json.dumps({"public_keys": [
+        {"key_identifier": signer.identifier, "key": signer.pem(), "is_current": True}]}))
+    app.config["SECRET_SCANNING_KEYS_FILE"] = str(path)
+    return signer
+
+
+@pytest.fixture
+def live_key(demo):
+    ava = demo.user("ava@acme.test")
+    return keys.create_key(demo.acme.id, ava.id, "CI pipeline")
+
+
+def post(app, body, signer=None, identifier=None, signature=None):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if signer is not None:
+        headers["Github-Public-Key-Identifier"] = identifier or signer.identifier
+        headers["Github-Public-Key-Signature"] = signature or signer.sign(raw)
+    return app.test_client().post("/api/secret-scanning", data=raw, headers=headers)
+
+
+def report(token, url=URL):
+    return [{"token": token, "type": "forcevue_api_key", "url": url, "source": "content"}]
+
+
+def state():
+    db.session.expire_all()
+    return (
+        db.session.scalars(sa.select(ApiKey.revoked_reason).order_by(ApiKey.id)).all(),
+        db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)),
+        db.session.scalar(sa.select(sa.func.count()).select_from(KeyLeakAlert)),
+    )
+
+
+def test_signed_report_revokes_at_once_audits_alerts_and_answers_feedback(app, signer, live_key):
+    response = post(app, report(live_key.clear), signer)
+    assert response.status_code == 200, response.text
+    assert response.json == [{"token_hash": hashlib.sha256(live_key.clear.encode()).hexdigest(),
+                              "token_type": "forcevue_api_key", "label": "true_positive"}]
+    key = db.session.get(ApiKey, live_key.key.id, populate_existing=True)
+    assert key.revoked_at is not None and key.revoked_by_id is None
+    assert key.revoked_reason == f"leaked: found public at {URL}"
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "api_key.leak_revoked"))
+    assert event.target_id == key.id and URL in event.detail and live_key.clear not in event.detail
+    alert = db.session.scalar(sa.select(KeyLeakAlert))
+    assert (alert.api_key_id, alert.url, alert.dismissed_at) == (key.id, URL, None)
+    # the revoked key no longer opens the API
+    api = app.test_client().get("/api/v1/initiatives",
+                                headers={"Authorization": f"Bearer {live_key.clear}"})
+    assert api.status_code == 401
+    # idempotent: the same report again is still a true positive and changes nothing
+    before = state()
+    again = post(app, report(live_key.clear), signer)
+    assert again.status_code == 200 and again.json[0]["label"] == "true_positive"
+    assert state() == before
+
+
+def test_other_formats_wrong_checksum_and_unknown_keys_are_false_positives(app, signer, live_key):
+    clear = live_key.clear
+    wrong_checksum = clear[:-1] + ("A" if clear[-1] != "A" else "B")
+    unknown = keys.generate_key()
+    body = report("ghp_notours") + report(wrong_checksum) + report(unknown) + [
+        {"token": "x", "url": 5}]
+    before = state()
+    response = post(app, body, signer)
+    assert response.status_code == 200
+    assert [item["label"] for item in response.json] == ["false_positive"] * 4
+    assert response.json[3]["token_type"] == ""
+    assert state() == before
+
+
+@pytest.mark.parametrize("case", ["missing", "unknown_id", "bad_signature", "not_base64",
+                                  "other_key", "tampered_body"])
+def test_bad_or_missing_signature_is_401_and_nothing_done(app, signer, live_key, case):
+    body = json.dumps(report(live_key.clear)).encode()
+    kwargs = {
+        "missing": {},
+        "unknown_id": {"signer": signer, "identifier": "nope"},
+        "bad_signature": {"signer": signer, "signature": base64.b64encode(b"0" * 70).decode()},
+        "not_base64": {"signer": signer, "signature": "%%%"},
+        "other_key": {"signer": signer, "signature": Signer().sign(body)},
+        "tampered_body": {"signer": signer, "signature": signer.sign(body + b" ")},
+    }[case]
+    before = state()
+    response = post(app, body, **kwargs)
+    assert response.status_code == 401
+    assert response.json["success"] is False and response.json["code"] == "UNAUTHORIZED"
+    assert state() == before
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b'{"token": "x"}', b"[1, 2]", b'[{"token": 5}]',
+                                 b"\xff\xfe"])
+def test_malformed_report_is_400(app, signer, live_key, raw):
+    before = state()
+    response = post(app, raw, signer)
+    assert response.status_code == 400, response.text
+    assert response.json["code"] == "VALIDATION_ERROR"
+    assert state() == before
+
+
+def test_unconfigured_endpoint_is_404(app, live_key):
+    app.config["SECRET_SCANNING_KEYS_FILE"] = None
+    assert post(app, report(live_key.clear)).status_code == 404
+
+
+def test_batch_of_a_thousand_tokens(app, signer, live_key):
+    tokens = [keys.generate_key() for _ in range(999)] + [live_key.clear]
+    body = [{"token": t, "type": "forcevue_api_key", "url": URL, "source": "content"} for t in tokens]
+    response = post(app, body, signer)
+    assert response.status_code == 200
+    labels = [item["label"] for item in response.json]
+    assert len(labels) == 1000 and labels.count("true_positive") == 1 and labels[-1] == "true_positive"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(KeyLeakAlert)) == 1
+
+
+def test_not_the_bearer_api_no_key_auth_no_csrf_no_cookie(app, signer, live_key):
+    """A signed report carries no Bearer key and no CSRF token, and gets no session cookie."""
+    response = post(app, report(live_key.clear), signer)
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
