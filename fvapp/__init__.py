@@ -50,6 +50,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(settings_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
+    from .api.mcp import bp as mcp_bp
+
+    app.register_blueprint(mcp_bp)
+    csrf.exempt(mcp_bp)
     app.session_interface = SessionInterface()  # never opened under /api/
     security.register(app)
     web.register(app)
