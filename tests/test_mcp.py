@@ -237,3 +237,24 @@ def test_an_api_rest_client_cannot_reach_mcp_with_a_session_cookie(app, demo):
     response = browser.client.post("/api/mcp", json={"jsonrpc": "2.0", "id": 1,
                                                      "method": "tools/list"})
     assert_envelope(response, 401, "UNAUTHORIZED")
+
+
+def test_the_api_keys_page_shows_a_working_mcp_client_config(url, app, demo, ava):
+    import html
+    import json
+    import re
+
+    browser = Browser(app.test_client())
+    browser.login("ava@acme.test")
+    page = browser.get("/settings/api-keys").get_data(as_text=True)
+    block = re.search(r'<code id="mcp-config">(.*?)</code>', page, re.S)
+    assert block, "no MCP config snippet"
+    config = json.loads(html.unescape(block.group(1)))["mcpServers"]["fvapp"]
+    assert config["url"] == "http://localhost/api/mcp"  # this deployment's URL
+    assert config["headers"]["Authorization"] == "Bearer fvk_live_YOUR_KEY"  # a placeholder
+    assert 'data-copy-target="mcp-config"' in page
+    # The snippet's shape works: the same path and header on the live server, with a real key.
+    key = mint_key(demo.acme, ava)
+    live_url = config["url"].replace("http://localhost", url)
+    served = mcp_session(live_url.removesuffix("/api/mcp"), key)(lambda s: s.list_tools())
+    assert {t.name for t in served.tools} == TOOL_NAMES
