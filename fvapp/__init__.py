@@ -50,7 +50,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(settings_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
+    from .api.docs import bp as api_docs_bp
     from .api.mcp import bp as mcp_bp
+
+    app.register_blueprint(api_docs_bp)
 
     app.register_blueprint(mcp_bp)
     csrf.exempt(mcp_bp)
