@@ -56,6 +56,13 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.register_blueprint(secret_scanning_bp)  # under /api, but not the Bearer-key API
     csrf.exempt(secret_scanning_bp)
+    from .api.docs import bp as api_docs_bp
+    from .api.mcp import bp as mcp_bp
+
+    app.register_blueprint(api_docs_bp)
+
+    app.register_blueprint(mcp_bp)
+    csrf.exempt(mcp_bp)
     app.session_interface = SessionInterface()  # never opened under /api/
     security.register(app)
     web.register(app)

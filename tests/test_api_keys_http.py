@@ -75,7 +75,8 @@ def test_the_page_says_where_to_go_next(adam, app):
     assert block, "no “Where to go next” block"
     block = block.group(0)
     assert ">Where to go next</h3>" in block
-    assert re.search(r'<a href="/api/v1/openapi.json"[^>]*>REST API reference</a>\s*<span[^>]*>OpenAPI 3.1<', block)
+    assert re.search(r'<a href="/api/v1/docs"[^>]*>REST API reference</a>\s*<span[^>]*>OpenAPI 3.1<', block)
+    assert '<a href="/api/v1/openapi.json" type="application/json">openapi.json</a>' in block
     assert "<dd><code>http://localhost/api/v1</code></dd>" in block and "Authorization: Bearer" in block
     assert '<a href="/settings/subscription">Plans &amp; billing</a>' in block
     assert "where to go next" not in adam.get(PAGE, htmx=True).text.lower()  # the page's, not the fragment's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
 
 from pydantic.json_schema import models_json_schema
@@ -76,6 +77,33 @@ def _parameters(op: Operation) -> list[dict]:
     return parameters
 
 
+_EXAMPLE_VALUES = {"title": "Launch v2", "description": "From a script", "archived": True,
+                   "limit": 10, "offset": 0}
+
+
+def _curl(op: Operation) -> str:
+    """A curl example for one operation (shown by the reference page at /api/v1/docs)."""
+    path = op.path
+    for name in op.path_parameters:
+        path = path.replace("{" + name + "}", "$" + name.upper())
+    lines = ["curl -s"]
+    if op.method != "get":
+        lines[0] += f" -X {op.method.upper()}"
+    lines.append('-H "Authorization: Bearer $FVAPP_KEY"')
+    if op.query is not None:
+        query = {**_EXAMPLE_VALUES, "archived": "false"}
+        path += "?" + "&".join(f"{name}={query.get(name, '')}" for name in op.query.model_fields)
+    if op.body is not None:
+        body = {name: _EXAMPLE_VALUES[name] for name in op.body.model_fields
+                if name in _EXAMPLE_VALUES}
+        if op.method == "patch":
+            body = {"archived": True}
+        lines.append("-H 'Content-Type: application/json'")
+        lines.append(f"-d '{json.dumps(body)}'")
+    lines.append(f'"$FVAPP{path}"')  # FVAPP=https://…/api/v1, as in the README
+    return " \\\n     ".join(lines)
+
+
 def _operation(op: Operation, names: dict) -> dict:
     success = {
         "description": "Success.",
@@ -88,6 +116,7 @@ def _operation(op: Operation, names: dict) -> dict:
         "parameters": _parameters(op),
         "responses": {str(op.status): success}
         | {str(status): {"$ref": f"#/components/responses/{status}"} for status in _error_statuses(op)},
+        "x-codeSamples": [{"lang": "Shell", "label": "curl", "source": _curl(op)}],
     }
     if op.body is not None:
         spec["requestBody"] = {

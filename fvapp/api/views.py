@@ -36,7 +36,11 @@ def openapi():
 @operation("GET", "/me", response=Me,
            summary="The key, the user it acts as, that user's role and the workspace")
 def me() -> Me:
-    p = current_principal()
+    return describe(current_principal())
+
+
+def describe(p) -> Me:
+    """The key, its creator, role and workspace (also the MCP tool `whoami`)."""
     return Me(
         user=UserOut(id=p.user_id, email=p.user_email, name=p.user_name),
         role=p.role,

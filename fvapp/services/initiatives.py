@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import Initiative, utcnow
@@ -99,3 +99,25 @@ def update_initiative(
         initiative.updated_at = utcnow()
     db.session.commit()
     return initiative
+
+
+SEARCH_MAX = 100
+
+
+def search_initiatives(workspace_id: uuid.UUID, query: str, *, limit: int = 20) -> list[Initiative]:
+    """Initiatives (active and archived) whose title or description contains the query, case
+    insensitive, newest first. `%`, `_` and `\\` in the query are matched literally."""
+    needle = query.strip().lower()
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    stmt = (
+        select(Initiative)
+        .where(Initiative.workspace_id == workspace_id)
+        .where(
+            func.lower(Initiative.title).like(pattern, escape="\\")
+            | func.lower(func.coalesce(Initiative.description, "")).like(pattern, escape="\\")
+        )
+        .order_by(Initiative.created_at.desc(), Initiative.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(stmt))

@@ -1,0 +1,102 @@
+"""What one MCP tool call costs next to the same REST call: `tools/call get_initiative` on
+POST /api/mcp against GET /api/v1/initiatives/<id>, SQL statements per request and p50/p99.
+
+    .venv/bin/python benchmarks/mcp_vs_rest.py                    # SQLite in a temporary dir
+    .venv/bin/python benchmarks/mcp_vs_rest.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+In-process through the WSGI interface (no sockets), one request at a time. An MCP client in
+stateless mode sends the tool call as one POST (after its one-off initialize), which is what is
+timed here; the difference to REST is the SDK's per-request work (JSON-RPC parsing, a fresh
+stateless transport and server task in a short asyncio loop), not the database: both run the
+same service call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
+
+from api_auth import percentile, scratch_database  # noqa: E402
+from api_helpers import sql_statements  # noqa: E402
+
+from fvapp import create_app  # noqa: E402
+from fvapp.cli import seed_demo  # noqa: E402
+from fvapp.extensions import db  # noqa: E402
+from fvapp.services import initiatives, keys  # noqa: E402
+from fvapp.services.accounts import find_user  # noqa: E402
+
+
+def measure(client, send, count, engine):
+    for _ in range(100):
+        send()
+    latencies = []
+    with sql_statements(engine) as seen:
+        for _ in range(count):
+            t0 = time.perf_counter()
+            response = send()
+            latencies.append(time.perf_counter() - t0)
+            if response.status_code != 200:
+                raise SystemExit(f"unexpected {response.status_code}: {response.get_data()}")
+    return latencies, len(seen) / count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", help="PostgreSQL server to use (default: SQLite)")
+    parser.add_argument("--requests", type=int, default=1000)
+    args = parser.parse_args()
+    url, drop = scratch_database(args.database_url)
+    try:
+        run(url, args.requests)
+    finally:
+        drop()
+
+
+def run(url: str, count: int) -> None:
+    app = create_app({
+        "ENV_MODE": "testing", "SECRET_KEY": "benchmark-" + uuid.uuid4().hex,
+        "SQLALCHEMY_DATABASE_URI": url, "BCRYPT_ROUNDS": 4, "REDIS_URL": None,
+        "RATELIMIT_STORAGE_URI": "memory://", "API_RATE_LIMIT": "1000000 per minute",
+    })
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        seed_demo()
+        ava = find_user("ava@acme.test")
+        workspace_id = next(m.workspace_id for m in ava.memberships if m.role == "owner")
+        clear = keys.create_key(workspace_id, ava.id, "benchmark").clear
+        item_id = str(initiatives.create_initiative(workspace_id, ava.id, "Bench", None).id)
+        engine = db.engine
+
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {clear}"}
+    mcp_headers = {**auth, "Accept": "application/json, text/event-stream",
+                   "MCP-Protocol-Version": "2025-06-18"}
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "get_initiative", "arguments": {"id": item_id}}}
+
+    rest = measure(client, lambda: client.get(f"/api/v1/initiatives/{item_id}", headers=auth),
+                   count, engine)
+    mcp = measure(client, lambda: client.post("/api/mcp", json=call, headers=mcp_headers),
+                  count, engine)
+    print(f"backend: {engine.url.get_backend_name()}, {count} sequential requests each, "
+          "in-process WSGI")
+    for label, (latencies, statements) in (("REST GET /api/v1/initiatives/<id>", rest),
+                                           ("MCP tools/call get_initiative", mcp)):
+        print(f"{label}: p50 {statistics.median(latencies) * 1000:.2f} ms, "
+              f"p99 {percentile(latencies, 0.99) * 1000:.2f} ms, "
+              f"{len(latencies) / sum(latencies):,.0f} req/s, "
+              f"SQL statements/request {statements:.2f}")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""The MCP server at /api/mcp (SPEC §8), on the official `mcp` SDK, served by Flask.
+
+Mounting: the blueprint below runs the very same before/after_request hooks as /api/v1
+(fvapp.api.auth.authenticate and rate_limit_headers), so the key check, the plan gate and the
+per-key rate-limit budget are one. Only when the hook has passed does the view hand the request
+to the SDK: a stateless StreamableHTTPSessionManager (JSON responses, no stream), driven in a
+short asyncio loop on the worker's own thread. One process model (gunicorn sync workers, `make
+run`), and the tool handlers run inside Flask's request context (same thread, same contextvars),
+so they use the same database session and services as the REST views.
+
+The tools are described once (TOOLS): their argument models give the input schemas the server
+lists and the public manifest (GET /api/mcp) shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import mcp.types as types
+from flask import Blueprint, Response, request
+from mcp.server.lowlevel import Server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from werkzeug.exceptions import MethodNotAllowed
+
+from ..services import initiatives
+from ..services.errors import DomainError
+from . import ROOT, auth
+from .schemas import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    Description,
+    InitiativeList,
+    InitiativeOut,
+    Pagination,
+    Title,
+)
+
+PATH = ROOT + "/mcp"
+SERVER_NAME = "fvapp"
+
+bp = Blueprint("mcp", __name__, url_prefix=PATH)
+PUBLIC_ENDPOINTS = {"mcp.manifest"}
+
+
+@bp.before_request
+def authenticate():
+    """The REST hook itself: one key check, one rate-limit budget for both surfaces."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    return auth.authenticate()
+
+
+bp.after_request(auth.rate_limit_headers)
+
+
+# -- tool arguments ------------------------------------------------------------------------
+
+
+class Args(BaseModel):
+    """Exact JSON types, no unknown fields; `org_id` is accepted and ignored (a key never
+    reaches another workspace)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    org_id: str | None = Field(default=None, description="Ignored: a key acts in its workspace.")
+
+
+class NoArgs(Args):
+    pass
+
+
+class ListArgs(Args):
+    archived: bool = Field(default=False, description="false: active only; true: archived only.")
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+
+
+class IdArgs(Args):
+    id: str = Field(description="The initiative's id (a UUID).")
+
+
+class CreateArgs(Args):
+    title: Title
+    description: Description | None = None
+
+
+class UpdateArgs(Args):
+    """Any of title, description, archived; those left out are not changed."""
+
+    id: str = Field(description="The initiative's id (a UUID).")
+    title: Title = None
+    description: Description | None = Field(default=None, description="null clears it.")
+    archived: bool = Field(default=None, description="true archives, false restores.")
+
+
+class SearchArgs(Args):
+    query: str = Field(min_length=1, max_length=200,
+                       description="Case-insensitive substring of the title or description.")
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=initiatives.SEARCH_MAX)
+
+
+class SearchResult(BaseModel):
+    items: list[InitiativeOut]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    args: type[Args]
+    run: Callable[[Any], tuple[BaseModel, str]]
+
+    def definition(self) -> types.Tool:
+        schema = self.args.model_json_schema()
+        schema.pop("title", None)
+        return types.Tool(name=self.name, description=self.description, input_schema=schema)
+
+
+def _principal():
+    return auth.current_principal()
+
+
+def _out(item) -> InitiativeOut:
+    return InitiativeOut.model_validate(item)
+
+
+def _whoami(_: NoArgs):
+    from .views import describe
+
+    me = describe(_principal())
+    return me, f"Key {me.api_key.prefix} acts as {me.user.email} ({me.role}) in {me.workspace.name}."
+
+
+def _list(args: ListArgs):
+    page = initiatives.page_initiatives(_principal().workspace_id, archived=args.archived,
+                                        limit=args.limit, offset=args.offset)
+    data = InitiativeList(
+        items=[_out(i) for i in page.items],
+        pagination=Pagination(limit=args.limit, offset=args.offset, has_more=page.has_more),
+    )
+    kind = "archived" if args.archived else "active"
+    return data, f"{len(data.items)} {kind} initiative(s)" + (", more follow." if page.has_more else ".")
+
+
+def _get(args: IdArgs):
+    item = _out(initiatives.get_initiative(_principal().workspace_id, args.id))
+    return item, f"Initiative {item.title!r}."
+
+
+def _create(args: CreateArgs):
+    p = _principal()
+    item = _out(initiatives.create_initiative(p.workspace_id, p.user_id, args.title,
+                                              args.description))
+    return item, f"Created initiative {item.title!r} ({item.id})."
+
+
+def _update(args: UpdateArgs):
+    item = initiatives.get_initiative(_principal().workspace_id, args.id)
+    changes = {name: getattr(args, name) for name in args.model_fields_set - {"id", "org_id"}}
+    out = _out(initiatives.update_initiative(item, **changes))
+    return out, f"Updated initiative {out.title!r}."
+
+
+def _search(args: SearchArgs):
+    rows = initiatives.search_initiatives(_principal().workspace_id, args.query, limit=args.limit)
+    return SearchResult(items=[_out(i) for i in rows]), f"{len(rows)} initiative(s) match."
+
+
+TOOLS: dict[str, Tool] = {t.name: t for t in [
+    Tool("whoami", "The key, the user it acts as, that user's role and the workspace.",
+         NoArgs, _whoami),
+    Tool("list_initiatives", "Initiatives, newest first: active ones, or archived ones.",
+         ListArgs, _list),
+    Tool("get_initiative", "One initiative by id.", IdArgs, _get),
+    Tool("create_initiative", "Create an initiative.", CreateArgs, _create),
+    Tool("update_initiative",
+         "Change the title or description, archive or restore an initiative.",
+         UpdateArgs, _update),
+    Tool("search_initiatives",
+         "Initiatives whose title or description contains the query (case-insensitive), "
+         "newest first.", SearchArgs, _search),
+]}
+
+
+def _error(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)],
+                                is_error=True)
+
+
+def call(name: str, arguments: dict | None) -> types.CallToolResult:
+    """Run one tool: its result, or an isError result for bad arguments and refusals."""
+    tool = TOOLS.get(name)
+    if tool is None:
+        return _error(f"Unknown tool {name!r}.")
+    try:
+        args = tool.args.model_validate(arguments or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors()
+        )
+        return _error(f"Invalid arguments: {problems}")
+    try:
+        data, text = tool.run(args)
+    except DomainError as exc:
+        return _error(exc.message)
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)],
+        structured_content=data.model_dump(mode="json"),
+    )
+
+
+async def _on_list_tools(ctx, params) -> types.ListToolsResult:
+    return types.ListToolsResult(tools=[t.definition() for t in TOOLS.values()])
+
+
+async def _on_call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
+    # Synchronous on purpose: this loop serves this one request, on the request's own thread.
+    return call(params.name, params.arguments)
+
+
+server = Server(SERVER_NAME, version="1", on_list_tools=_on_list_tools,
+                on_call_tool=_on_call_tool)
+
+
+# -- HTTP ----------------------------------------------------------------------------------
+
+
+async def _serve(scope: dict, body: bytes) -> tuple[int, list, bytes]:
+    manager = StreamableHTTPSessionManager(server, stateless=True, json_response=True)
+    received = False
+    status, headers, chunks = 500, [], []
+
+    async def receive():
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        nonlocal status, headers
+        if message["type"] == "http.response.start":
+            status, headers = message["status"], message.get("headers", [])
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    async with manager.run():
+        await manager.handle_request(scope, receive, send)
+    return status, headers, b"".join(chunks)
+
+
+@bp.post("", provide_automatic_options=False)
+def serve():
+    body = request.get_data()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": request.scheme,
+        "path": PATH,
+        "raw_path": PATH.encode(),
+        "root_path": "",
+        "query_string": request.query_string,
+        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in request.headers.items()],
+        "client": (request.remote_addr or "", 0),
+        "server": (request.host, 0),
+    }
+    status, headers, content = asyncio.run(_serve(scope, body))
+    response = Response(content, status=status)
+    for name, value in headers:
+        response.headers[name.decode("latin-1")] = value.decode("latin-1")
+    return response
+
+
+def manifest_document() -> dict:
+    return {
+        "name": SERVER_NAME,
+        "transport": "streamable-http",
+        "endpoint": PATH,
+        "authentication": "Authorization: Bearer <workspace API key>",
+        "tools": [t.definition().model_dump(mode="json", by_alias=True, exclude_none=True)
+                  for t in TOOLS.values()],
+    }
+
+
+@bp.get("", provide_automatic_options=False)
+def manifest():
+    """Public: the tools and their input schemas. An event stream is not offered (405)."""
+    if "text/event-stream" in request.headers.get("Accept", ""):
+        raise MethodNotAllowed(valid_methods=["POST"])
+    return Response(json.dumps(manifest_document()), mimetype="application/json")
+
+
+__all__ = ["TOOLS", "bp", "call", "manifest_document"]

@@ -1,0 +1,260 @@
+"""The MCP server at /api/mcp (SPEC §8), driven by the `mcp` SDK's own client over real HTTP
+against a live server on 127.0.0.1 (a werkzeug server thread running the real app)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from contextlib import contextmanager
+
+import httpx2
+import pytest
+import requests
+from api_helpers import Api, assert_envelope, bearer, mint_key
+from conftest import Browser
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from werkzeug.serving import make_server
+
+from fvapp.api.mcp import TOOLS, manifest_document
+from fvapp.extensions import db
+from fvapp.services import keys, workspaces
+
+TOOL_NAMES = {"whoami", "list_initiatives", "get_initiative", "create_initiative",
+              "update_initiative", "search_initiatives"}
+
+
+@contextmanager
+def live(application):
+    server = make_server("127.0.0.1", 0, application, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+
+
+@pytest.fixture
+def url(app):
+    with live(app) as base:
+        yield base
+
+
+@pytest.fixture
+def ava(demo):
+    return demo.user("ava@acme.test")
+
+
+def mcp_session(base: str, key: str | None):
+    """Run `work(session)` with an initialized SDK ClientSession; returns its result."""
+
+    def run(work):
+        async def main():
+            headers = bearer(key) if key else {}
+            async with (
+                httpx2.AsyncClient(headers=headers, timeout=10) as http,
+                streamable_http_client(base + "/api/mcp", http_client=http) as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                await session.initialize()
+                return await work(session)
+
+        return asyncio.run(main())
+
+    return run
+
+
+def call(base, key, name, arguments=None):
+    return mcp_session(base, key)(lambda s: s.call_tool(name, arguments or {}))
+
+
+def test_the_sdk_client_lists_and_calls_every_tool(url, app, demo, ava):
+    key = mint_key(demo.acme, ava)
+    listed = mcp_session(url, key)(lambda s: s.list_tools())
+    assert {t.name for t in listed.tools} == TOOL_NAMES
+
+    me = call(url, key, "whoami")
+    assert not me.is_error
+    assert me.structured_content["user"]["email"] == "ava@acme.test"
+    assert me.structured_content["workspace"]["name"] == "Acme Analytics"
+    assert me.content[0].text
+
+    created = call(url, key, "create_initiative",
+                   {"title": "  Launch MCP  ", "description": "Agents welcome", "org_id": "x"})
+    assert not created.is_error, created.content
+    item = created.structured_content
+    assert item["title"] == "Launch MCP"  # the service's rule: trimmed
+
+    def rest(path):  # the REST API of the same live server
+        return requests.get(url + "/api/v1" + path, headers=bearer(key), timeout=10).json()
+
+    assert rest(f"/initiatives/{item['id']}")["data"] == item  # the same §5 shape
+
+    got = call(url, key, "get_initiative", {"id": item["id"]})
+    assert got.structured_content == item
+
+    listed = call(url, key, "list_initiatives", {"limit": 5})
+    assert [i["id"] for i in listed.structured_content["items"]] == [item["id"]]
+    assert listed.structured_content["pagination"] == {"limit": 5, "offset": 0,
+                                                       "has_more": False}
+
+    found = call(url, key, "search_initiatives", {"query": "AGENTS"})
+    assert [i["id"] for i in found.structured_content["items"]] == [item["id"]]
+    assert call(url, key, "search_initiatives", {"query": "%"}).structured_content["items"] == []
+
+    updated = call(url, key, "update_initiative",
+                   {"id": item["id"], "title": "Launched", "archived": True})
+    assert not updated.is_error, updated.content
+    assert updated.structured_content["archived"] is True
+    data = rest(f"/initiatives/{item['id']}")["data"]
+    assert data["title"] == "Launched" and data["archived"] is True
+    archived = call(url, key, "list_initiatives", {"archived": True})
+    assert [i["title"] for i in archived.structured_content["items"]] == ["Launched"]
+
+    call(url, key, "create_initiative", {"title": "Seen on the dashboard"})
+    browser = Browser(app.test_client())
+    browser.login("ava@acme.test")
+    assert "Seen on the dashboard" in browser.get("/").get_data(as_text=True)
+
+
+def test_bad_arguments_and_foreign_or_unknown_ids_are_tool_errors(url, app, demo, ava):
+    key = mint_key(demo.acme, ava)
+    fred = demo.user("fred@fox.test")
+    workspaces.set_plan(demo.fox.id, "pro", fred.id)
+    foreign = Api(app.test_client(), mint_key(demo.fox, fred)).post(
+        "/initiatives", json={"title": "Fox secret"}).get_json()["data"]["id"]
+    cases = [
+        ("get_initiative", {"id": foreign}),
+        ("get_initiative", {"id": "00000000-0000-4000-8000-000000000000"}),
+        ("get_initiative", {"id": "not-a-uuid"}),
+        ("get_initiative", {}),
+        ("update_initiative", {"id": foreign, "title": "Mine now"}),
+        ("create_initiative", {"title": "   "}),
+        ("create_initiative", {"title": "x" * 201}),
+        ("create_initiative", {"title": 5}),
+        ("create_initiative", {"title": "ok", "colour": "red"}),
+        ("list_initiatives", {"limit": 0}),
+        ("list_initiatives", {"archived": "yes"}),
+        ("search_initiatives", {"query": ""}),
+        ("no_such_tool", {}),
+    ]
+    for name, arguments in cases:
+        result = call(url, key, name, arguments)
+        assert result.is_error, (name, arguments)
+        assert result.content[0].text, (name, arguments)
+    listed = requests.get(url + "/api/v1/initiatives", headers=bearer(key), timeout=10).json()
+    assert listed["data"]["items"] == []
+
+
+def post_initialize(url, headers):
+    return requests.post(url + "/api/mcp", timeout=10, headers={
+        "Accept": "application/json, text/event-stream", **headers}, json={
+        "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}})
+
+
+def test_the_key_check_is_the_rest_one(url, app, demo, ava):
+    assert_unauthorized = _unauthorized
+    assert_unauthorized(post_initialize(url, {}))
+    assert_unauthorized(post_initialize(url, bearer("fvk_live_nope")))
+
+    key = mint_key(demo.acme, ava)
+    assert post_initialize(url, bearer(key)).status_code == 200
+    keys.revoke_key(demo.acme.id, keys.list_keys(demo.acme.id)[0].id, ava.id)
+    assert_unauthorized(post_initialize(url, bearer(key)))
+
+    adam = demo.user("adam@acme.test")
+    adams = mint_key(demo.acme, adam)
+    assert post_initialize(url, bearer(adams)).status_code == 200
+    db.session.delete(workspaces.membership(adam.id, demo.acme.id))
+    db.session.commit()
+    assert_unauthorized(post_initialize(url, bearer(adams)))
+
+    second = mint_key(demo.acme, ava, "Second")
+    workspaces.set_plan(demo.acme.id, "free", ava.id)
+    refused = post_initialize(url, bearer(second))
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "PAID_PLAN_REQUIRED"
+    workspaces.set_plan(demo.acme.id, "pro", ava.id)
+    assert post_initialize(url, bearer(second)).status_code == 200
+
+
+def _unauthorized(response):
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    body = response.json()
+    assert body["success"] is False and body["code"] == "UNAUTHORIZED"
+
+
+def test_mcp_and_rest_share_one_rate_limit_budget(app_factory, app, demo, ava):
+    limited = app_factory(API_RATE_LIMIT="4 per minute")
+    key = mint_key(demo.acme, ava)
+    rest = Api(limited.test_client(), key)
+    with live(limited) as base:
+        assert rest.get("/me").status_code == 200
+        assert rest.get("/initiatives").status_code == 200
+        first = post_initialize(base, bearer(key))
+        assert first.status_code == 200
+        assert first.headers["X-RateLimit-Remaining"] == "1"
+        assert post_initialize(base, bearer(key)).status_code == 200
+        refused = post_initialize(base, bearer(key))
+        assert_envelope_429(refused)
+        assert rest.get("/me").status_code == 429
+
+
+def assert_envelope_429(response):
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.json()["code"] == "RATE_LIMITED"
+
+
+def test_the_public_manifest_is_the_served_tools(url, demo, ava):
+    manifest = requests.get(url + "/api/mcp", timeout=10)
+    assert manifest.status_code == 200
+    assert manifest.headers["Content-Type"].startswith("application/json")
+    document = manifest.json()
+    assert document == manifest_document()
+    served = mcp_session(url, mint_key(demo.acme, ava))(lambda s: s.list_tools())
+    assert {t["name"]: t["inputSchema"] for t in document["tools"]} == {
+        t.name: t.input_schema for t in served.tools}
+    assert set(TOOLS) == TOOL_NAMES
+    for schema in (t["inputSchema"] for t in document["tools"]):
+        assert "org_id" in schema["properties"]
+
+    stream = requests.get(url + "/api/mcp", timeout=10, headers={"Accept": "text/event-stream"})
+    assert stream.status_code == 405
+    assert stream.json()["success"] is False
+    assert requests.delete(url + "/api/mcp", timeout=10).status_code == 405
+
+
+def test_an_api_rest_client_cannot_reach_mcp_with_a_session_cookie(app, demo):
+    browser = Browser(app.test_client())
+    browser.login("ava@acme.test")
+    response = browser.client.post("/api/mcp", json={"jsonrpc": "2.0", "id": 1,
+                                                     "method": "tools/list"})
+    assert_envelope(response, 401, "UNAUTHORIZED")
+
+
+def test_the_api_keys_page_shows_a_working_mcp_client_config(url, app, demo, ava):
+    import html
+    import json
+    import re
+
+    browser = Browser(app.test_client())
+    browser.login("ava@acme.test")
+    page = browser.get("/settings/api-keys").get_data(as_text=True)
+    block = re.search(r'<code id="mcp-config">(.*?)</code>', page, re.S)
+    assert block, "no MCP config snippet"
+    config = json.loads(html.unescape(block.group(1)))["mcpServers"]["fvapp"]
+    assert config["url"] == "http://localhost/api/mcp"  # this deployment's URL
+    assert config["headers"]["Authorization"] == "Bearer fvk_live_YOUR_KEY"  # a placeholder
+    assert 'data-copy-target="mcp-config"' in page
+    # The snippet's shape works: the same path and header on the live server, with a real key.
+    key = mint_key(demo.acme, ava)
+    live_url = config["url"].replace("http://localhost", url)
+    served = mcp_session(live_url.removesuffix("/api/mcp"), key)(lambda s: s.list_tools())
+    assert {t.name for t in served.tools} == TOOL_NAMES
