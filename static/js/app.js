@@ -63,15 +63,81 @@
     var copy = event.target.closest("[data-copy-target]");
     if (copy) {
       var source = document.getElementById(copy.getAttribute("data-copy-target"));
-      if (!source || !navigator.clipboard) { return; }
+      if (!source) { return; }
+      var status = document.getElementById(copy.getAttribute("data-copy-status") || "");
+      var label = copy.querySelector("[data-copy-label]") || copy;
+      var fallback = function () {
+        selectText(source);
+        announce(status, "Copying is not available here. The key is selected: press Ctrl-C (⌘-C on a Mac) to copy it.");
+      };
+      if (!navigator.clipboard || !navigator.clipboard.writeText) { fallback(); return; }
       navigator.clipboard.writeText(source.textContent.trim()).then(function () {
-        var label = copy.querySelector("[data-copy-label]") || copy;
+        markCopied(copy);
         label.textContent = "Copied";
-        copy.setAttribute("aria-live", "polite");
+        announce(status, "Copied to the clipboard.");
         setTimeout(function () { label.textContent = "Copy"; }, 2500);
-      });
+      }, fallback);
+      return;
+    }
+    // The reveal's "You haven't copied this key" question.
+    var reveal = event.target.closest("[data-reveal]");
+    if (reveal && event.target.closest("[data-reveal-stay]")) {
+      reveal.querySelector("[data-reveal-guard]").hidden = true;
+      var again = reveal.querySelector("[data-copy-target]");
+      if (again) { again.focus(); }
+    } else if (reveal && event.target.closest("[data-reveal-discard]")) {
+      reveal.setAttribute("data-copied", "discarded");
+      reveal.closest("dialog").close();
     }
   });
+
+  function announce(status, text) {
+    if (!status) { return; }
+    status.textContent = "";  // a repeated message is read again
+    setTimeout(function () { status.textContent = text; }, 50);
+  }
+
+  function selectText(node) {
+    var range = document.createRange();
+    range.selectNodeContents(node);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  function markCopied(node) {
+    var reveal = node.closest && node.closest("[data-reveal]");
+    if (reveal) { reveal.setAttribute("data-copied", "yes"); }
+  }
+
+  // The one-time reveal: Escape before the key was copied asks first instead of closing it.
+  function guardReveal(event) {
+    var dialog = event.target.closest ? event.target.closest("dialog") : null;
+    var reveal = dialog && dialog.querySelector("[data-reveal]");
+    if (!reveal || reveal.hasAttribute("data-copied")) { return; }
+    event.preventDefault();
+    var guard = reveal.querySelector("[data-reveal-guard]");
+    guard.hidden = false;
+    setTimeout(function () { guard.querySelector("[data-reveal-stay]").focus(); }, 0);
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") { guardReveal(event); }
+  }, true);
+  document.addEventListener("cancel", guardReveal, true);
+  // Ctrl/⌘-C on the selected key counts as copied.
+  document.addEventListener("copy", function () {
+    var selection = window.getSelection();
+    var node = selection && selection.anchorNode;
+    if (node) { markCopied(node.nodeType === 1 ? node : node.parentElement); }
+  });
+  // After Done, the new row is highlighted for a moment.
+  document.addEventListener("close", function (event) {
+    var reveal = event.target.querySelector && event.target.querySelector("[data-new-row]");
+    var row = reveal && document.getElementById(reveal.getAttribute("data-new-row"));
+    if (!row) { return; }
+    row.classList.add("is-new");
+    setTimeout(function () { row.classList.remove("is-new"); }, 4000);
+  }, true);
 
   // An htmx request that failed swaps nothing by design: say so, instead of a click that
   // silently does nothing. Inside an open dialog (the top layer) the message goes in it.

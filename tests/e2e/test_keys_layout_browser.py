@@ -1,0 +1,79 @@
+"""The keys table at desktop, phone and 320 px (issue 13, items 1 and 5): names wrap only
+between words, very long names are clamped with the full name in a title, revoked keys fold
+behind a "Show revoked keys (N)" link once there are more than a few (a plain link: no JS
+needed), and touch targets on phone are at least 44 px high."""
+
+import pytest
+from playwright.sync_api import expect
+
+from fvapp.services import keys
+
+from .conftest import DESKTOP, PHONE, login, screenshot
+
+LONG = "Nightly warehouse export for the finance team's quarterly reconciliation run in Frankfurt"
+NARROW = {"width": 320, "height": 720}
+
+
+def seed(demo, revoked=5):
+    ava = demo.user("ava@acme.test")
+    keys.create_key(demo.acme.id, ava.id, "Zapier integration")
+    keys.create_key(demo.acme.id, ava.id, LONG)
+    for n in range(revoked):
+        old = keys.create_key(demo.acme.id, ava.id, f"Old script {n + 1}").key
+        keys.revoke_key(demo.acme.id, old.id, ava.id)
+
+
+def word_is_on_one_line(page, text):
+    """True when the rendered word `text` inside the Name cell sits on a single line box."""
+    return page.evaluate("""(word) => {
+      const el = [...document.querySelectorAll('.key-name')].find(e => e.textContent.includes(word));
+      const node = el.firstChild, start = node.textContent.indexOf(word);
+      const range = document.createRange();
+      range.setStart(node, start); range.setEnd(node, start + word.length);
+      return range.getClientRects().length === 1;
+    }""", text)
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone", "narrow"])
+def test_names_wrap_between_words_and_revoked_keys_fold(page_factory, demo, backend, size):
+    seed(demo)
+    viewport = {"desktop": DESKTOP, "phone": PHONE, "narrow": NARROW}[size]
+    page, watch = page_factory(viewport=viewport)
+    login(page, "adam@acme.test")
+    page.goto("/settings/api-keys")
+    table = page.locator(".keys-table")
+    expect(table).to_contain_text("Zapier integration")
+    assert word_is_on_one_line(page, "integration")
+    assert word_is_on_one_line(page, "reconciliation")
+    long_name = table.locator(".key-name", has_text="Nightly warehouse")
+    expect(long_name).to_have_attribute("title", LONG)
+    # Clamped to at most two lines.
+    line = float(page.evaluate("parseFloat(getComputedStyle(document.querySelector('.key-name')).lineHeight)"))
+    assert long_name.bounding_box()["height"] <= 2 * line + 1
+
+    # Five revoked keys: hidden behind a link with their count.
+    expect(table).not_to_contain_text("Old script")
+    screenshot(page, f"api-keys-layout-{size}-{backend}")
+    page.get_by_role("link", name="Show revoked keys (5)").click()
+    expect(table).to_contain_text("Old script 5")
+    expect(page.get_by_role("link", name="Hide revoked keys (5)")).to_be_visible()
+    screenshot(page, f"api-keys-layout-revoked-{size}-{backend}")
+
+    if size != "desktop":
+        for name in ["Revoke Zapier integration", "Log out", "Create key"]:
+            box = page.get_by_role("button", name=name).bounding_box()
+            assert box["height"] >= 44, (name, box)
+        # Compact rows: an active key's row is well under the 235 px it used to be.
+        row = page.get_by_role("row").filter(has_text="Zapier integration")
+        assert row.bounding_box()["height"] < 200
+    watch.assert_clean()
+
+
+def test_a_few_revoked_keys_stay_listed_without_a_toggle(page_factory, demo):
+    seed(demo, revoked=2)
+    page, watch = page_factory(javascript=False)
+    login(page, "adam@acme.test")
+    page.goto("/settings/api-keys")
+    expect(page.locator(".keys-table")).to_contain_text("Old script 2")
+    expect(page.get_by_role("link", name="Show revoked keys")).to_have_count(0)
+    watch.assert_clean()
