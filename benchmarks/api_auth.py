@@ -164,7 +164,7 @@ def round_trips(client, headers: dict, engine, requests: int):
     engine.dispose()
     trips = PgRoundTrips(engine)
     try:
-        client.get("/api/v1/me", headers=headers)  # a fresh connection, pinged from now on
+        client.get("/api/v1/me", headers=headers)  # a fresh connection, traced from its start
         before = trips.counts()
         for _ in range(requests):
             client.get("/api/v1/me", headers=headers)
