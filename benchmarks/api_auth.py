@@ -10,7 +10,7 @@ With a PostgreSQL URL it creates a scratch database next to the one named and dr
 The app is called in-process through its WSGI interface (no sockets), one request at a time, so
 the figures are the app's own cost: the auth hook, the rate-limit storage, the view, the envelope.
 Each request gets its own app context, as in production, so its session checks a connection out
-of the pool (pool_pre_ping pings it) and hands it back at the end.
+of the pool (pinged only after 10 s idle, fvapp/db_setup.py) and hands it back at the end.
 
 "SQL statements" counts what SQLAlchemy executes (before_cursor_execute); "round trips" counts
 what libpq exchanges with the server (PQtrace: one per ReadyForQuery), which adds the ping and
@@ -164,7 +164,7 @@ def round_trips(client, headers: dict, engine, requests: int):
     engine.dispose()
     trips = PgRoundTrips(engine)
     try:
-        client.get("/api/v1/me", headers=headers)  # a fresh connection, pinged from now on
+        client.get("/api/v1/me", headers=headers)  # a fresh connection, traced from its start
         before = trips.counts()
         for _ in range(requests):
             client.get("/api/v1/me", headers=headers)

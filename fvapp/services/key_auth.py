@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from ..db_setup import immediate_begin
@@ -93,6 +93,10 @@ _LOOKUP = (
 )
 
 
+# Built once with a bound parameter: no statement construction per request, one cache entry.
+_BY_HASH = _LOOKUP.where(ApiKey.key_hash == bindparam("key_hash"))
+
+
 def bearer_token(authorization: str | None) -> str | None:
     """The credentials of `Authorization: Bearer <token>` (scheme case-insensitive), else None."""
     scheme, _, token = (authorization or "").strip().partition(" ")
@@ -150,13 +154,13 @@ def _lookup(key_hash: str):
     """The auth query. On PostgreSQL it runs on an autocommit connection: one round trip, no
     BEGIN/ROLLBACK pair around a single read (the connection goes back to the pool at once, so
     the rest of the request keeps ordinary transactions). Other backends: the session as is."""
-    statement = _LOOKUP.where(ApiKey.key_hash == key_hash)
+    statement, params = _BY_HASH, {"key_hash": key_hash}
     if db.session.get_bind().dialect.name != "postgresql" or db.session().in_transaction():
-        return db.session.execute(statement).first()
+        return db.session.execute(statement, params).first()
     for attempt in (1, 2):
         connection = db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         try:
-            row = connection.execute(statement).first()
+            row = connection.execute(statement, params).first()
         except DBAPIError as exc:
             db.session.rollback()
             # A pooled connection found dead (the server restarted since it was last used; no
