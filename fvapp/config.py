@@ -120,6 +120,17 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
     }
     if database_url.startswith("sqlite"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 15}}
+    elif database_url.startswith("postgres"):
+        # A hung database must not hang workers (SPEC §10): bounded connect and pool checkout,
+        # and a server-side cap on any one statement. What they raise is answered 503.
+        tuning = {**env, **{k: str(v) for k, v in overrides.items() if k.startswith("DB_")}}
+        config["SQLALCHEMY_ENGINE_OPTIONS"].update(
+            pool_timeout=_seconds(tuning, "DB_POOL_TIMEOUT", 3),
+            connect_args={
+                "connect_timeout": _seconds(tuning, "DB_CONNECT_TIMEOUT", 3),
+                "options": f"-c statement_timeout={_seconds(tuning, 'DB_STATEMENT_TIMEOUT_MS', 10000)}",
+            },
+        )
     config.update(overrides)
     if mode == "production" and config["BCRYPT_ROUNDS"] < 12:
         raise ConfigError(

@@ -148,3 +148,20 @@ def test_a_concurrent_burst_of_wrong_passwords_cannot_overshoot_the_budget(serve
     print(f"\nburst of {burst} wrong passwords ({store}):",
           {code: statuses.count(code) for code in sorted(set(statuses))})
     assert sorted(statuses) == [422] * 5 + [429] * (burst - 5)  # exactly 5 bcrypt checks
+
+
+def test_the_device_cookie_does_not_name_the_email(app_factory, demo):
+    import base64
+
+    browser = Browser(app_factory().test_client())
+    assert browser.login("ava@acme.test").status_code == 303
+    payload = _device_cookie(browser.client).value.split(".")[0]
+    decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    assert b"ava" not in decoded and b"acme" not in decoded
+
+
+def test_an_enormous_email_is_throttled_like_any_other(app_factory, demo):
+    person = Browser(app_factory(LOGIN_LIMIT_PER_EMAIL="1 per minute").test_client())
+    huge = "a" * 200_000 + "@x.test"
+    assert person.login(huge, WRONG).status_code == 422
+    assert person.login(huge, WRONG).status_code == 429

@@ -14,6 +14,7 @@ cannot keep Ava, on her own browser, from signing in to revoke a leaked key.
 
 from __future__ import annotations
 
+import hmac
 import math
 import secrets
 import time
@@ -31,6 +32,13 @@ DEVICE_COOKIE_MAX_AGE = 365 * 24 * 3600
 DEVICES_KEPT = 5  # emails remembered per browser
 
 
+def _email_id(email: str) -> str:
+    """The email as counters and device cookies name it: keyed hash, fixed length, so neither
+    the Redis keys nor the (signed, not encrypted) cookie say who it is, however long it is."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, b"login-email:" + email.encode("utf-8", "replace"), "sha256").hexdigest()[:32]
+
+
 def device_cookie_name() -> str:
     return "login_device" if current_app.config["ENV_MODE"] != "production" else "__Host-login_device"
 
@@ -40,7 +48,7 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def devices_in_request() -> dict[str, str]:
-    """{normalized email: device nonce} from this browser's signed device cookie, or {}."""
+    """{email id: device nonce} from this browser's signed device cookie, or {}."""
     raw = request.cookies.get(device_cookie_name())
     if not raw:
         return {}
@@ -56,6 +64,7 @@ def devices_in_request() -> dict[str, str]:
 def remember_device(response, email: str) -> None:
     """After a successful sign-in: this browser is now a known device for this email."""
     devices = devices_in_request()
+    email = _email_id(email)
     devices.pop(email, None)
     devices[email] = secrets.token_urlsafe(16)  # a fresh nonce each sign-in
     kept = dict(list(devices.items())[-DEVICES_KEPT:])
@@ -80,9 +89,10 @@ def _budgets(email: str) -> list[tuple[str, tuple[str, ...]]]:
     config = current_app.config
     prefix = config["RATELIMIT_KEY_PREFIX"]
     budgets = [(config["LOGIN_LIMIT_PER_IP"], (prefix, "login-ip", request.remote_addr or "-"))]
+    email = _email_id(email)
     nonce = devices_in_request().get(email)
     if nonce:
-        budgets.append((config["LOGIN_LIMIT_PER_DEVICE"], (prefix, "login-device", nonce)))
+        budgets.append((config["LOGIN_LIMIT_PER_DEVICE"], (prefix, "login-device", nonce[:32])))
     else:
         budgets.append((config["LOGIN_LIMIT_PER_EMAIL"], (prefix, "login-email", email)))
     return budgets
