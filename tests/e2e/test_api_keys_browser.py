@@ -176,8 +176,24 @@ def test_members_and_free_workspaces_see_no_api_keys(page_factory, demo, email):
     nav = page.get_by_role("navigation", name="Settings")
     expect(nav.get_by_role("link", name="Members")).to_be_visible()
     expect(nav.get_by_role("link", name="API Keys")).to_have_count(0)
-    page.goto("/settings/api-keys")
+    response = page.goto("/settings/api-keys")
+    assert response.status == 404
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    # Inside the app shell: the header and navigation are there, nothing about the section is.
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard")).to_be_visible()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    expect(page.locator("body")).not_to_contain_text("API key")
+    screenshot(page, f"error-404-signed-in-{email.split('@')[0]}")
+    watch.assert_clean()
+
+
+def test_error_pages_outside_the_app_have_no_shell(page_factory, demo):
+    page, watch = page_factory()
+    response = page.goto("/no-such-page")
+    assert response.status == 404
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+    watch.console_errors.clear()  # Chromium logs the 404 of the document itself
     watch.assert_clean()
 
 
