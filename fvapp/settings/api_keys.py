@@ -5,6 +5,7 @@ into #dialog-host; without JavaScript the same URLs answer whole pages and plain
 """
 
 import secrets
+from datetime import timedelta
 
 from flask import abort, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
@@ -12,6 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 
 from ..api import PREFIX as API_PREFIX
+from ..models import utcnow
 from ..services import keys, leaks, workspaces
 from ..services.errors import DomainError, Forbidden, NotFound
 from ..web import client_ip, hx, is_htmx, page_or_fragment
@@ -60,6 +62,7 @@ def _section_context(ctx, notice=None) -> dict:
         "at_cap": keys.cap_reached(active),
         "notice": notice,
         "leak_alerts": leaks.open_alerts(ctx.workspace.id),
+        "stale_before": utcnow() - timedelta(days=30),  # unused this long: a candidate to revoke
         "api_base": request.host_url.rstrip("/") + API_PREFIX,  # for "Where to go next"
     }
 

@@ -51,6 +51,7 @@
   }
 
   document.addEventListener("click", function (event) {
+    if (event.target.closest("[aria-disabled=true]")) { event.preventDefault(); return; }
     var closer = event.target.closest("[data-close-dialog]");
     if (closer) {
       var dialog = closer.closest("dialog");

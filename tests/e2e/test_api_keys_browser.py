@@ -121,15 +121,50 @@ def test_at_the_cap_create_key_is_disabled_with_its_reason(page_factory, demo, b
     login(page, "ava@acme.test")
     open_api_keys(page)
     expect(page.get_by_text("10 of 10 active keys")).to_be_visible()
-    expect(page.get_by_role("button", name="Create key")).to_be_disabled()
+    # aria-disabled, not disabled: reachable by keyboard, its reason read with it; clicking does nothing.
+    create = page.get_by_role("button", name="Create key")
+    expect(create).to_have_attribute("aria-disabled", "true")
+    expect(create).to_have_accessible_description(re.compile(r"^Revoke a key to create another"))
+    create.focus()
+    expect(create).to_be_focused()
+    page.keyboard.press("Enter")
+    create.click(force=True)  # Playwright itself refuses to click an aria-disabled button
+    expect(page.get_by_role("dialog")).to_have_count(0)
     expect(page.get_by_text("Revoke a key to create another")).to_be_visible()
     screenshot(page, f"api-keys-at-cap-desktop-{backend}")
+
+    # Opened directly, the create page shows the reason, not a name field next to a dead button.
+    page.goto("/settings/api-keys/new")
+    expect(page.get_by_role("alert")).to_contain_text("Revoke a key to create another")
+    expect(page.get_by_label("Name")).to_have_count(0)
+    expect(page.get_by_role("button", name="Create key")).to_have_count(0)
+    screenshot(page, f"api-keys-create-at-cap-desktop-{backend}")
+    page.get_by_role("link", name="Back to API keys").click()
 
     # Revoking one frees a slot at once: the button comes back without a reload.
     page.get_by_role("button", name="Revoke Service 1", exact=True).click()
     page.get_by_role("alertdialog").get_by_role("button", name="Revoke key").click()
     expect(page.get_by_text("9 of 10 active keys")).to_be_visible()
-    expect(page.get_by_role("button", name="Create key")).to_be_enabled()
+    expect(page.get_by_role("button", name="Create key")).not_to_have_attribute("aria-disabled", "true")
+    watch.assert_clean()
+
+
+def test_at_the_cap_keys_unused_for_30_days_are_pointed_at(page_factory, demo):
+    ava = demo.user("ava@acme.test")
+    for n in range(keys.MAX_ACTIVE_KEYS):
+        key = keys.create_key(demo.acme.id, ava.id, f"Service {n + 1}").key
+        if n == 3:
+            key.last_used_at = utcnow() - timedelta(days=45)
+        elif n != 4:
+            key.last_used_at = utcnow() - timedelta(days=2)
+    db.session.commit()
+    page, watch = page_factory()
+    login(page, "ava@acme.test")
+    page.goto("/settings/api-keys")
+    reason = page.locator("#create-key-reason")
+    expect(reason).to_contain_text("Not used for 30 days or more: Service 4.")
+    expect(page.get_by_role("row").filter(has_text="Service 4")).to_have_class(re.compile(r"\bis-stale\b"))
+    expect(page.get_by_role("row").filter(has_text="Service 5")).not_to_have_class(re.compile(r"\bis-stale\b"))
     watch.assert_clean()
 
 
@@ -141,8 +176,24 @@ def test_members_and_free_workspaces_see_no_api_keys(page_factory, demo, email):
     nav = page.get_by_role("navigation", name="Settings")
     expect(nav.get_by_role("link", name="Members")).to_be_visible()
     expect(nav.get_by_role("link", name="API Keys")).to_have_count(0)
-    page.goto("/settings/api-keys")
+    response = page.goto("/settings/api-keys")
+    assert response.status == 404
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    # Inside the app shell: the header and navigation are there, nothing about the section is.
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard")).to_be_visible()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    expect(page.locator("body")).not_to_contain_text("API key")
+    screenshot(page, f"error-404-signed-in-{email.split('@')[0]}")
+    watch.assert_clean()
+
+
+def test_error_pages_outside_the_app_have_no_shell(page_factory, demo):
+    page, watch = page_factory()
+    response = page.goto("/no-such-page")
+    assert response.status == 404
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+    watch.console_errors.clear()  # Chromium logs the 404 of the document itself
     watch.assert_clean()
 
 

@@ -1,0 +1,108 @@
+"""axe-core 4 over every page and dialog of the app at desktop and phone width (issue 13): any
+serious or critical violation fails. axe is a test asset (tests/e2e/vendor, MIT-licensed, from
+npm), never shipped to users: Playwright evaluates it through the DevTools protocol, which the
+page's strict CSP does not govern, so the CSP stays exactly what users get."""
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from fvapp.services import keys
+
+from .conftest import DESKTOP, PHONE, login
+
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-8")
+RUN = """async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+    .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).join(', '));
+}"""
+
+
+def audit(page, screen, found):
+    if page.evaluate("typeof window.axe") == "undefined":
+        page.evaluate(AXE)
+    for violation in page.evaluate(RUN):
+        found.append(f"{screen}: {violation}")
+
+
+def seed(demo):
+    ava = demo.user("ava@acme.test")
+    keys.create_key(demo.acme.id, ava.id, "Zapier integration")
+    for n in range(4):
+        old = keys.create_key(demo.acme.id, ava.id, f"Old script {n + 1}").key
+        keys.revoke_key(demo.acme.id, old.id, ava.id)
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_no_serious_or_critical_axe_violations(page_factory, demo, backend, width):
+    seed(demo)
+    page, watch = page_factory(viewport=DESKTOP if width == "desktop" else PHONE)
+    found: list[str] = []
+    page.goto("/login")
+    audit(page, "login", found)
+    page.goto("/no-such-page")
+    audit(page, "404 signed out", found)
+    login(page, "ava@acme.test")
+    audit(page, "dashboard", found)
+
+    page.goto("/settings/api-keys?revoked=shown")
+    audit(page, "keys with active and revoked", found)
+    page.get_by_role("button", name="Create key").click()
+    create = page.get_by_role("dialog", name="Create API key")
+    expect(create.get_by_label("Name")).to_be_focused()
+    audit(page, "create dialog", found)
+    create.get_by_role("button", name="Create key").click()
+    expect(create.get_by_text("Give the key a name")).to_be_visible()
+    audit(page, "create dialog with error", found)
+    create.get_by_label("Name").fill("CI pipeline")
+    create.get_by_role("button", name="Create key").click()
+    reveal = page.get_by_role("dialog", name="Copy your new key")
+    expect(reveal.get_by_role("button", name="Copy")).to_be_focused()
+    audit(page, "reveal dialog", found)
+    page.keyboard.press("Escape")
+    expect(reveal.get_by_text("Close anyway?")).to_be_visible()
+    audit(page, "reveal dialog asking before closing", found)
+    reveal.get_by_role("button", name="Close anyway").click()
+    page.get_by_role("button", name="Revoke CI pipeline").click()
+    expect(page.get_by_role("alertdialog")).to_be_visible()
+    audit(page, "revoke dialog", found)
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("alertdialog")).to_have_count(0)
+
+    ava = demo.user("ava@acme.test")
+    for n in range(keys.MAX_ACTIVE_KEYS - 2):
+        keys.create_key(demo.acme.id, ava.id, f"Service {n + 1}")
+    page.goto("/settings/api-keys")
+    expect(page.get_by_text("10 of 10 active keys")).to_be_visible()
+    audit(page, "keys at the cap", found)
+    page.goto("/settings/api-keys/new")
+    audit(page, "create page at the cap", found)
+
+    page.goto("/settings/members")
+    audit(page, "members", found)
+    page.get_by_role("link", name="Change role of Adam Admin").click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    audit(page, "role dialog", found)
+    page.keyboard.press("Escape")
+    page.get_by_role("link", name="Remove Mia Member").click()
+    expect(page.get_by_role("alertdialog")).to_be_visible()
+    audit(page, "remove dialog", found)
+    page.keyboard.press("Escape")
+
+    page.goto("/settings/subscription")
+    audit(page, "subscription", found)
+    page.get_by_role("link", name="Switch to Free").click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    audit(page, "plan dialog", found)
+    page.keyboard.press("Escape")
+
+    page.goto("/settings/activity")
+    audit(page, "activity", found)
+    page.goto("/settings/no-such-page")
+    audit(page, "404 signed in", found)
+
+    assert found == [], "\n".join(found)
+    watch.console_errors[:] = [e for e in watch.console_errors if "404" not in e]
+    watch.assert_clean()
