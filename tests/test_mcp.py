@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import httpx2
@@ -62,7 +63,10 @@ def mcp_session(base: str, key: str | None):
                 await session.initialize()
                 return await work(session)
 
-        return asyncio.run(main())
+        # On a thread of its own: Playwright's sync API (tests/e2e) may have left an event loop
+        # running on this one, where asyncio.run() is refused.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, main()).result()
 
     return run
 
