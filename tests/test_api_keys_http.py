@@ -92,7 +92,7 @@ def test_the_create_dialog_is_a_dialog_for_htmx_and_a_page_without(adam):
     assert dialog.status_code == 200 and "<html" not in dialog.text
     assert re.search(r'<dialog[^>]*aria-labelledby="key-create-title"', dialog.text)
     assert 'id="key-create-title"' in dialog.text and 'hx-post="/settings/api-keys"' in dialog.text
-    assert ">Name</label>" in dialog.text and "CI pipeline" in dialog.text
+    assert ">Name</label>" in dialog.text and "tells your keys apart" in dialog.text
 
     page = adam.get(NEW)
     assert page.status_code == 200 and "<html" in page.text and "<dialog" not in page.text

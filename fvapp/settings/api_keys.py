@@ -31,7 +31,7 @@ class KeyForm(FlaskForm):
     form_once = HiddenField(default=lambda: secrets.token_urlsafe(16))
     name = StringField(
         "Name",
-        render_kw={"maxlength": keys.NAME_MAX, "placeholder": "CI pipeline", "required": True,
+        render_kw={"maxlength": keys.NAME_MAX, "required": True,
                    "autocomplete": "off", "spellcheck": "false"},
     )
 
