@@ -23,7 +23,7 @@ PG_URL = os.environ.get("TEST_DATABASE_URL")
 def test_postgresql_engines_get_connect_pool_and_statement_timeouts():
     config = from_environment({"FVAPP_ENV": "testing", "DATABASE_URL": "postgres://u@db/app"})
     options = config["SQLALCHEMY_ENGINE_OPTIONS"]
-    assert options["pool_pre_ping"] is True and options["pool_timeout"] == 3
+    assert options["pool_timeout"] == 3 and "pool_pre_ping" not in options  # idle-only ping: fvapp/db_setup.py
     assert options["connect_args"] == {"connect_timeout": 3, "options": "-c statement_timeout=10000"}
     custom = from_environment({"FVAPP_ENV": "testing", "DATABASE_URL": "postgres://u@db/app",
                                "DB_CONNECT_TIMEOUT": "1", "DB_STATEMENT_TIMEOUT_MS": "250",
