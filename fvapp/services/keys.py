@@ -207,14 +207,18 @@ def _mark_revoked(key: ApiKey, actor_id: uuid.UUID, reason: str | None, ip: str 
     key.revoked_at = utcnow()
     key.revoked_by_id = actor_id
     key.revoked_reason = reason
+    _audit_key(key, actor_id, "api_key.revoked", reason or "", ip)
+
+
+def _audit_key(key: ApiKey, actor_id: uuid.UUID | None, action: str, detail: str, ip: str | None = None) -> None:
     audit.record(
         workspace_id=key.workspace_id,
         actor_id=actor_id,
-        action="api_key.revoked",
+        action=action,
         target_type="api_key",
         target_id=key.id,
         target_label=f"{key.name} ({key.prefix})",
-        detail=reason or "",
+        detail=detail,
         ip=ip,
     )
 
@@ -244,13 +248,5 @@ def revoke_leaked(key: ApiKey, url: str) -> bool:
     if result.rowcount != 1:
         return False
     db.session.refresh(key)
-    audit.record(
-        workspace_id=key.workspace_id,
-        actor_id=None,
-        action="api_key.leak_revoked",
-        target_type="api_key",
-        target_id=key.id,
-        target_label=f"{key.name} ({key.prefix})",
-        detail=reason,
-    )
+    _audit_key(key, None, "api_key.leak_revoked", reason)
     return True
