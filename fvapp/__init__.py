@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from functools import partial, wraps
+
+from flask import Flask, request
 
 from .config import INSTANCE, ROOT, from_environment
 
@@ -64,8 +66,38 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(mcp_bp)
     csrf.exempt(mcp_bp)
     app.session_interface = SessionInterface()  # never opened under /api/
+    _pages_only(app, limiter, login_manager)
     security.register(app)
     web.register(app)
     register_error_handlers(app)
     register_cli(app)
     return app
+
+
+def _pages_only(app: Flask, *extensions) -> None:
+    """The app-wide request hooks of these extensions run for pages only, never under /api/:
+    Flask-Limiter's (its limits guard the sign-in pages; the API has its own limiter, and its
+    hooks cost as much as a request's own work even with nothing to limit) and Flask-Login's
+    remember-me cookie (the API opens no session and sets no cookie)."""
+    from .api import is_api_request
+
+    def owner(hook):
+        if isinstance(hook, partial):
+            return hook.args[0] if hook.args else None
+        return getattr(hook, "__self__", None)
+
+    def guard(hook, passes_response: bool):
+        @wraps(hook)
+        def for_pages(*args):
+            if is_api_request(request.path):
+                return args[0] if passes_response else None
+            return hook(*args)
+
+        return for_pages
+
+    for registry, passes_response in ((app.before_request_funcs, False),
+                                      (app.after_request_funcs, True),
+                                      (app.teardown_request_funcs, False)):
+        hooks = registry.get(None, [])
+        hooks[:] = [guard(hook, passes_response) if owner(hook) in extensions else hook
+                    for hook in hooks]

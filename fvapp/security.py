@@ -20,21 +20,32 @@ CSP = "; ".join(
 )
 
 
+# Set on every response that does not set them itself.
+DEFAULTS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
 def register(app: Flask) -> None:
     @app.after_request
     def _headers(response):
         h = response.headers
-        h.setdefault("Content-Security-Policy", CSP)
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "same-origin")
-        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        present = {name.lower() for name, _ in h.items()}  # one pass, not a lookup per header
+        for name, value in DEFAULTS:
+            if name.lower() not in present:
+                h.add(name, value)
         if app.config["ENV_MODE"] != "development" and request.is_secure:
-            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+            h.setdefault(*HSTS)
         if request.endpoint != "static":
             # Pages hold workspace data; nothing dynamic is cached by browsers or proxies.
-            h.setdefault("Cache-Control", "no-store")
+            if "cache-control" not in present:
+                h.add("Cache-Control", "no-store")
             h.add("Vary", "HX-Request")
             h.add("Vary", "Cookie")
         return response

@@ -18,7 +18,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from ..extensions import limiter
 from ..ratelimit import ApiLimiter, Decision
-from ..services import key_auth, keys
+from ..services import key_auth
 from ..services.key_auth import KeyRejected, Principal
 from . import bp
 
@@ -58,22 +58,16 @@ def authenticate():
         return
     api_limiter: ApiLimiter = current_app.extensions[EXTENSION]
     address = request.remote_addr or "unknown"
-    authorization = request.headers.get("Authorization")
-    candidate = key_auth.bearer_token(authorization)
-    if candidate is None:
-        _refuse(api_limiter.fail(address), KeyRejected(key_auth.MISSING))
-    if not keys.is_well_formed(candidate):
-        _refuse(api_limiter.fail(address), KeyRejected())  # no database work for typos
-    key_hash = keys.hash_key(candidate)
+    try:
+        key_hash = key_auth.candidate_hash(request.headers.get("Authorization"))
+    except KeyRejected as rejected:  # no key, or a malformed one: no database work
+        _refuse(api_limiter.fail(address), rejected)
     decision = g.api_rate = api_limiter.hit(address, key_hash[:32])
     if not decision.allowed:
         raise TooManyRequests()
     try:
-        g.api_principal = key_auth.authenticate(
-            authorization,
-            touch_every=timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]),
-            key_hash=key_hash,
-        )
+        g.api_principal = key_auth.principal_for(
+            key_hash, timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]))
     except KeyRejected as rejected:
         g.api_rate = None
         _refuse(api_limiter.fail(address), rejected)

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..services import key_auth
 from ..services.errors import DomainError, Forbidden, NotFound
-from .schemas import CODES, PAID_PLAN_REQUIRED, Envelope, ErrorDetail, ErrorResponse, Meta, iso
+from .schemas import CODES, PAID_PLAN_REQUIRED, ErrorDetail, ErrorResponse, Meta, iso
 
 __all__ = ["ApiError", "error", "error_for_domain", "error_for_exception", "iso", "request_id",
            "success"]
@@ -49,7 +49,17 @@ def _respond(body: BaseModel, status: int, headers: dict | None, **dump) -> Resp
 
 
 def success(data: BaseModel, status: int = 200, headers: dict | None = None) -> Response:
-    return _respond(Envelope[type(data)](success=True, data=data, meta=_meta()), status, headers)
+    """Envelope[type(data)] as JSON. Written out here rather than built as that model and
+    dumped: the same bytes (pydantic's compact JSON for `data`; requestId and timestamp need no
+    escaping) for a fraction of the cost, on every successful call."""
+    rid = request_id()
+    body = (f'{{"success":true,"data":{data.model_dump_json()},'
+            f'"meta":{{"requestId":"{rid}","timestamp":"{iso(datetime.now(UTC))}"}}}}')
+    response = Response(body, status=status, mimetype="application/json")
+    response.headers["X-Request-Id"] = rid
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
 
 
 def error(status: int, code: str | None = None, message: str | None = None, details=None,

@@ -9,8 +9,10 @@ removal take effect on the very next request, in every process.
 from __future__ import annotations
 
 import uuid
+from collections import namedtuple
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
@@ -105,6 +107,18 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip() or None
 
 
+def candidate_hash(authorization: str | None) -> str:
+    """The SHA-256 of the key in `Authorization: Bearer <key>`: the one parse of the header.
+    KeyRejected(MISSING) without a Bearer token, KeyRejected() for a malformed key (shape and
+    checksum: no database work for typos and random strings)."""
+    candidate = bearer_token(authorization)
+    if candidate is None:
+        raise KeyRejected(MISSING)
+    if not keys.is_well_formed(candidate):
+        raise KeyRejected()
+    return keys.hash_key(candidate)
+
+
 def usable(row) -> bool:
     """The one rule for "does this key authenticate": it exists, is not revoked, and its
     creator is still a member of the key's workspace (checked now, not when it was created)."""
@@ -115,16 +129,14 @@ def needs_touch(last_used_at: datetime | None, now: datetime, every: timedelta) 
     return last_used_at is None or now - last_used_at >= every
 
 
-def authenticate(authorization: str | None, touch_every: timedelta,
-                 key_hash: str | None = None) -> Principal:
-    """The principal for this Authorization header, or KeyRejected (401) / PlanRequired (403).
-    `key_hash`: the candidate's SHA-256 when the caller has already computed it."""
-    candidate = bearer_token(authorization)
-    if candidate is None:
-        raise KeyRejected(MISSING)
-    if not keys.is_well_formed(candidate):
-        raise KeyRejected()  # no database work for typos and random strings
-    row = _lookup(key_hash or keys.hash_key(candidate))
+def authenticate(authorization: str | None, touch_every: timedelta) -> Principal:
+    """The principal for this Authorization header, or KeyRejected (401) / PlanRequired (403)."""
+    return principal_for(candidate_hash(authorization), touch_every)
+
+
+def principal_for(key_hash: str, touch_every: timedelta) -> Principal:
+    """The principal for a key's SHA-256 (candidate_hash), or KeyRejected / PlanRequired."""
+    row = _lookup(key_hash)
     if not usable(row):
         raise KeyRejected()
     if not workspaces.plan_has_api_access(row.plan):
@@ -150,10 +162,70 @@ def authenticate(authorization: str | None, touch_every: timedelta,
     )
 
 
+# The auth query's row as the direct path returns it: the same names as the statement's columns.
+Found = namedtuple("Found", [column.key for column in _LOOKUP.selected_columns])
+_DATETIMES = [Found._fields.index(name) for name in ("created_at", "last_used_at", "revoked_at")]
+
+
 def _lookup(key_hash: str):
-    """The auth query. On PostgreSQL it runs on an autocommit connection: one round trip, no
-    BEGIN/ROLLBACK pair around a single read (the connection goes back to the pool at once, so
-    the rest of the request keeps ordinary transactions). Other backends: the session as is."""
+    """The auth query, one round trip. On PostgreSQL it goes straight to the driver (below);
+    otherwise, inside a transaction already begun (the same snapshot), or while something
+    listens to the engine's statements (the tests that count them, tracing), through the
+    session: the same statement, and SQLAlchemy's events see it."""
+    engine = db.engine
+    if (engine.dialect.name != "postgresql"
+            or engine.dispatch.before_cursor_execute or engine.dispatch.after_cursor_execute
+            or (db.session.registry.has() and db.session().in_transaction())):
+        return _lookup_in_session(key_hash)
+    return _lookup_direct(engine, key_hash)
+
+
+def _lookup_direct(engine, key_hash: str):
+    """The statement on a pooled psycopg connection, in autocommit (no BEGIN/ROLLBACK pair around
+    one read) and prepared: SQLAlchemy's execution machinery around it cost several times the
+    round trip itself. The pool is SQLAlchemy's (checkout pings a connection idle for a while,
+    db_setup); errors come out as SQLAlchemy's (an unavailable database answers 503), and a
+    connection found dead goes to the session path, which invalidates the pool and retries."""
+    dbapi = engine.dialect.loaded_dbapi
+    sql = _direct_sql(engine.dialect)
+    params = {"key_hash": key_hash}
+    try:
+        pooled = engine.raw_connection()
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+    try:
+        connection = pooled.driver_connection
+        try:
+            connection.autocommit = True
+            row = connection.execute(sql, params, prepare=True).fetchone()
+        except dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, connection, None):
+                pooled.invalidate(exc)
+                return _lookup_in_session(key_hash)
+            raise DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
+        finally:
+            if not (connection.closed or connection.broken):
+                connection.autocommit = False  # as the pool's other users expect it
+    finally:
+        pooled.close()  # back to the pool; nothing to roll back
+    if row is None:
+        return None
+    values = list(row)
+    for index in _DATETIMES:  # as UTCDateTime reads them
+        if values[index] is not None:
+            values[index] = values[index].astimezone(UTC)
+    return Found._make(values)
+
+
+@lru_cache(maxsize=4)
+def _direct_sql(dialect) -> str:
+    return str(_BY_HASH.compile(dialect=dialect))
+
+
+def _lookup_in_session(key_hash: str):
+    """The auth query through the session. On PostgreSQL (the fallback of the direct path) on
+    an autocommit connection: one round trip, and the connection goes back to the pool at once,
+    so the rest of the request keeps ordinary transactions. Other backends: the session as is."""
     statement, params = _BY_HASH, {"key_hash": key_hash}
     if db.session.get_bind().dialect.name != "postgresql" or db.session().in_transaction():
         return db.session.execute(statement, params).first()
