@@ -16,13 +16,17 @@ not pay the timeout again.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
 
+import redis
 from limits import parse
+from redis.exceptions import NoScriptError
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +146,15 @@ class MemoryCounters:
             return 1, estimate + 1, current, previous
 
 
+def command(*parts) -> bytes:
+    """One Redis command in RESP, as redis-py would pack it (str and numbers as their text)."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        data = part if isinstance(part, bytes) else str(part).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
 class ApiLimiter:
     """One per app: `hit` for a request with a well-formed key (before the database), `fail` for
     a failed authentication. Each is one Redis round trip, or none without Redis."""
@@ -151,17 +164,42 @@ class ApiLimiter:
         self.key_limit, self.fail_limit = Limit.parse(key_limit), Limit.parse(fail_limit)
         self.prefix = prefix
         self.memory = MemoryCounters()
-        self._redis = self._script = None
+        self._redis = None
+        self._sha = hashlib.sha1(LUA.encode(), usedforsecurity=False).hexdigest()
+        self._local = threading.local()
         self._down_until = 0.0
         if storage_uri.startswith(("redis://", "rediss://", "unix://")):
-            import redis
-
             self._redis = redis.Redis.from_url(
                 storage_uri,
                 socket_timeout=options.get("socket_timeout", 0.2),
                 socket_connect_timeout=options.get("socket_connect_timeout", 0.2),
             )
-            self._script = self._redis.register_script(LUA)  # EVALSHA; EVAL once if unknown
+
+    def _connection(self):
+        """This thread's own connection (redis-py's: it connects, authenticates, selects the
+        database, speaks TLS), kept for the process's life; a new one after a fork."""
+        local, pid = self._local, os.getpid()
+        if getattr(local, "pid", None) != pid:
+            local.connection, local.pid = self._redis.connection_pool.make_connection(), pid
+        return local.connection
+
+    def _eval(self, keys: list[str], args: list) -> list:
+        """The script, in one round trip: EVALSHA written and its reply read straight on the
+        connection (the client's command machinery cost more than the round trip); EVAL once
+        when the server does not know the script (a restart, SCRIPT FLUSH)."""
+        connection = self._connection()
+        try:
+            connection.send_packed_command(
+                [command("EVALSHA", self._sha, len(keys), *keys, *args)], check_health=False)
+            try:
+                return connection.read_response()
+            except NoScriptError:
+                connection.send_packed_command(
+                    [command("EVAL", LUA, len(keys), *keys, *args)], check_health=False)
+                return connection.read_response()
+        except BaseException:
+            connection.disconnect()  # whatever state it was left in; reconnects on next use
+            raise
 
     def _keys(self, ip: str, key_digest: str | None, now: float):
         fail_number, fail_weight = self.fail_limit.window(now)
@@ -179,9 +217,9 @@ class ApiLimiter:
         fail_ttl, key_ttl = 2 * self.fail_limit.period, 2 * self.key_limit.period
         args = [mode, self.fail_limit.amount, fail_weight, fail_ttl,
                 self.key_limit.amount, key_weight, key_ttl]
-        if self._script is not None and time.monotonic() >= self._down_until:
+        if self._redis is not None and time.monotonic() >= self._down_until:
             try:
-                status, milli, current, previous = self._script(keys=keys, args=args)
+                status, milli, current, previous = self._eval(keys, args)
                 return now, (int(status), int(milli) / 1000, int(current), int(previous))
             except Exception:  # down, stalled, or refusing: serve, count in memory for a while
                 self._down_until = time.monotonic() + BREAKER_SECONDS

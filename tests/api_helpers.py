@@ -205,6 +205,7 @@ class TcpProxy:
 
     def _relay(self, client, upstream) -> None:
         pair = (client, upstream)
+        sent = bytearray()  # what the client sent so far on this connection
         try:
             while True:
                 readable, _, _ = select.select(pair, [], [])
@@ -212,6 +213,9 @@ class TcpProxy:
                     chunk = source.recv(65536)
                     if not chunk:
                         return
+                    if source is client:
+                        sent += chunk
+                        self.sent(sent)
                     (upstream if source is client else client).sendall(chunk)
         except OSError:
             pass
@@ -220,3 +224,39 @@ class TcpProxy:
                 self._sockets -= set(pair)
             for sock in pair:
                 sock.close()
+
+    def sent(self, data: bytearray) -> None:
+        """Called with the bytes a client has sent on one connection and not consumed yet."""
+        data.clear()
+
+
+class RedisCommands(TcpProxy):
+    """A TcpProxy in front of Redis that records the name of every command sent through it:
+    what really crosses the wire (each one a round trip unless pipelined), whoever sends it."""
+
+    def __init__(self, target_host: str, target_port: int):
+        super().__init__(target_host, target_port)
+        self.commands: list[str] = []
+
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def sent(self, data: bytearray) -> None:
+        while True:  # RESP: *<n>\r\n then n times $<length>\r\n<bytes>\r\n
+            parts, at = [], 0
+            end = data.find(b"\r\n")
+            if end < 0 or data[:1] != b"*":
+                return
+            count, at = int(data[1:end]), end + 2
+            for _ in range(count):
+                end = data.find(b"\r\n", at)
+                if end < 0:
+                    return
+                length = int(data[at + 1:end])
+                if len(data) < end + 2 + length + 2:
+                    return
+                parts.append(bytes(data[end + 2:end + 2 + length]))
+                at = end + 2 + length + 2
+            with self._lock:
+                self.commands.append(parts[0].decode().upper())
+            del data[:at]

@@ -8,9 +8,10 @@ import os
 import socket
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
-from api_helpers import assert_envelope, bearer, mint_key
+from api_helpers import RedisCommands, assert_envelope, bearer, mint_key
 
 from fvapp.ratelimit import ApiLimiter
 from fvapp.services import keys
@@ -22,10 +23,16 @@ BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.skipif(
 
 @pytest.fixture(params=BACKENDS)
 def make_limiter(request):
+    made = []
+
     def make(key_limit="10 per minute", fail_limit="3 per minute") -> ApiLimiter:
         uri = REDIS_URL if request.param == "redis" else "memory://"
-        return ApiLimiter(uri, {}, f"fvapp-test-{uuid.uuid4().hex}", key_limit, fail_limit)
-    return make
+        made.append(ApiLimiter(uri, {}, f"fvapp-test-{uuid.uuid4().hex}", key_limit, fail_limit))
+        return made[-1]
+
+    yield make
+    # Redis really answered: the fallback to memory would pass these tests on its own.
+    assert all(limiter._down_until == 0.0 for limiter in made)
 
 
 T0 = 1_800_000_000.0 - 1_800_000_000.0 % 60  # the start of a window
@@ -83,46 +90,49 @@ def test_failures_are_counted_per_address_and_block_it(make_limiter):
 # -- one Redis round trip per request ---------------------------------------------------------
 
 
-class CountingRedis:
-    """Counts the commands the limiter's own redis client sends (each is one round trip: the
-    limiter uses no pipelines)."""
-
-    def __init__(self, limiter: ApiLimiter):
-        self.commands: list[str] = []
-        client = limiter._redis
-        original = client.execute_command
-
-        def counted(*args, **kwargs):
-            self.commands.append(str(args[0]))
-            return original(*args, **kwargs)
-
-        client.execute_command = counted
-
-
 @pytest.mark.skipif(not REDIS_URL, reason="needs TEST_REDIS_URL (CI sets it)")
 def test_one_redis_command_per_authenticated_request_and_one_more_per_failure(
     app_factory, app, demo
 ):
-    served = app_factory(RATELIMIT_STORAGE_URI=REDIS_URL,
-                         RATELIMIT_KEY_PREFIX=f"fvapp-test-{uuid.uuid4().hex}")
-    counting = CountingRedis(served.extensions["fvapp_api_limiter"])
-    client, key = served.test_client(), mint_key(demo.acme, demo.user("ava@acme.test"))
-    assert client.get("/api/v1/me", headers=bearer(key)).status_code == 200  # loads the script
-    counting.commands.clear()
-    for _ in range(10):
-        response = client.get("/api/v1/me", headers=bearer(key))
-        assert_envelope(response, 200)
-        assert response.headers["X-RateLimit-Limit"]
-    assert counting.commands == ["EVALSHA"] * 10
-    counting.commands.clear()
-    assert client.get("/api/v1/me", headers=bearer("nope")).status_code == 401
-    assert counting.commands == ["EVALSHA"]  # a malformed key: the failure only
-    counting.commands.clear()
-    assert client.get("/api/v1/me", headers=bearer(keys.generate_key())).status_code == 401
-    assert counting.commands == ["EVALSHA", "EVALSHA"]  # the check, then the failure
-    counting.commands.clear()
-    assert client.get("/api/v1/openapi.json").status_code == 200
-    assert counting.commands == []
+    """Counted on the wire: a proxy in front of Redis records every command the app sends."""
+    target = urlsplit(REDIS_URL)
+    wire = RedisCommands(target.hostname or "127.0.0.1", target.port or 6379).start()
+    try:
+        served = app_factory(RATELIMIT_STORAGE_URI=wire.url(),
+                             RATELIMIT_KEY_PREFIX=f"fvapp-test-{uuid.uuid4().hex}")
+        client, key = served.test_client(), mint_key(demo.acme, demo.user("ava@acme.test"))
+        assert client.get("/api/v1/me", headers=bearer(key)).status_code == 200
+        with wire._lock:
+            wire.commands.clear()  # the connection's handshake, the first EVALSHA (or EVAL)
+        for _ in range(10):
+            response = client.get("/api/v1/me", headers=bearer(key))
+            assert_envelope(response, 200)
+            assert response.headers["X-RateLimit-Limit"]
+        expect(wire, ["EVALSHA"] * 10)
+        assert client.get("/api/v1/me", headers=bearer("nope")).status_code == 401
+        expect(wire, ["EVALSHA"])  # a malformed key: the failure only
+        assert client.get("/api/v1/me", headers=bearer(keys.generate_key())).status_code == 401
+        expect(wire, ["EVALSHA", "EVALSHA"])  # the check, then the failure
+        assert client.get("/api/v1/openapi.json").status_code == 200
+        expect(wire, [])
+    finally:
+        wire.stop()
+
+
+def expect(wire: RedisCommands, commands: list[str]) -> None:
+    """The commands sent since the last call. The proxy relays on its own thread, but the app
+    reads each reply only after the proxy has counted the command, so nothing is missed."""
+    with wire._lock:
+        sent, wire.commands[:] = list(wire.commands), []
+    assert sent == commands, sent
+
+
+def test_the_script_is_loaded_again_when_redis_forgot_it(make_limiter):
+    """After a restart or SCRIPT FLUSH the server answers NOSCRIPT: the limiter sends the
+    script itself (EVAL) and the request is counted, not refused or served uncounted."""
+    limiter = make_limiter("2 per minute")
+    limiter._sha = "0" * 40  # a script the server has never seen
+    assert [limiter.hit("1.2.3.4", "k").allowed for _ in range(3)] == [True, True, False]
 
 
 def _closed_port() -> int:
@@ -136,8 +146,8 @@ def test_redis_down_fails_open_to_memory_and_the_breaker_skips_it_for_a_while():
                          {"socket_timeout": 0.2, "socket_connect_timeout": 0.2},
                          "fvapp-test", "2 per minute", "3 per minute")
     calls = []
-    original = limiter._redis.execute_command
-    limiter._redis.execute_command = lambda *a, **k: calls.append(a[0]) or original(*a, **k)
+    original = limiter._eval
+    limiter._eval = lambda *a: calls.append(a) or original(*a)
     started = time.monotonic()
     decisions = [limiter.hit("ip", "k").allowed for _ in range(5)]
     assert decisions == [True, True, False, False, False]  # still limited, in memory
