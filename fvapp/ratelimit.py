@@ -22,6 +22,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -31,6 +32,7 @@ from redis.exceptions import NoScriptError
 log = logging.getLogger(__name__)
 
 BREAKER_SECONDS = 5.0
+REFUSALS_KEPT = 10_000  # addresses and keys remembered as refused lately, per process
 
 # KEYS: failures current, failures previous, key current, key previous (key ones absent for
 # mode "fail"). ARGV: mode, fail limit, fail weight, fail ttl, key limit, key weight, key ttl.
@@ -168,6 +170,7 @@ class ApiLimiter:
         self._sha = hashlib.sha1(LUA.encode(), usedforsecurity=False).hexdigest()
         self._local = threading.local()
         self._down_until = 0.0
+        self._refused: dict[tuple[str, str | None], float] = {}  # → monotonic time
         if storage_uri.startswith(("redis://", "rediss://", "unix://")):
             self._redis = redis.Redis.from_url(
                 storage_uri,
@@ -183,14 +186,22 @@ class ApiLimiter:
             local.connection, local.pid = self._redis.connection_pool.make_connection(), pid
         return local.connection
 
-    def _eval(self, keys: list[str], args: list) -> list:
-        """The script, in one round trip: EVALSHA written and its reply read straight on the
-        connection (the client's command machinery cost more than the round trip); EVAL once
-        when the server does not know the script (a restart, SCRIPT FLUSH)."""
+    def _send(self, keys: list[str], args: list):
+        """Write EVALSHA straight on the connection (the client's command machinery cost more
+        than the round trip); the reply is read by _receive. One round trip."""
         connection = self._connection()
         try:
             connection.send_packed_command(
                 [command("EVALSHA", self._sha, len(keys), *keys, *args)], check_health=False)
+        except BaseException:
+            connection.disconnect()  # whatever state it was left in; reconnects on next use
+            raise
+        return connection
+
+    def _receive(self, connection, keys: list[str], args: list) -> list:
+        """The script's reply; EVAL once when the server does not know the script (a restart,
+        SCRIPT FLUSH)."""
+        try:
             try:
                 return connection.read_response()
             except NoScriptError:
@@ -198,8 +209,11 @@ class ApiLimiter:
                     [command("EVAL", LUA, len(keys), *keys, *args)], check_health=False)
                 return connection.read_response()
         except BaseException:
-            connection.disconnect()  # whatever state it was left in; reconnects on next use
+            connection.disconnect()
             raise
+
+    def _eval(self, keys: list[str], args: list) -> list:
+        return self._receive(self._send(keys, args), keys, args)
 
     def _keys(self, ip: str, key_digest: str | None, now: float):
         fail_number, fail_weight = self.fail_limit.window(now)
@@ -211,29 +225,86 @@ class ApiLimiter:
             keys += [f"{p}:apikey:{key_digest}:{number}", f"{p}:apikey:{key_digest}:{number - 1}"]
         return keys, fail_weight, key_weight
 
-    def _run(self, mode: str, ip: str, key_digest: str | None, now: float | None):
+    def _trip(self) -> None:
+        """Redis is down, stalled, or refusing: serve, and count in memory for a while."""
+        self._down_until = time.monotonic() + BREAKER_SECONDS
+        log.warning("rate-limit storage unavailable; counting in process memory", exc_info=True)
+
+    def _start(self, mode: str, ip: str, key_digest: str | None, now: float | None):
+        """The script sent (or run in memory): (now, a function returning its result)."""
         now = time.time() if now is None else now
         keys, fail_weight, key_weight = self._keys(ip, key_digest, now)
         fail_ttl, key_ttl = 2 * self.fail_limit.period, 2 * self.key_limit.period
         args = [mode, self.fail_limit.amount, fail_weight, fail_ttl,
                 self.key_limit.amount, key_weight, key_ttl]
+
+        def in_memory():
+            return self.memory.run(keys, mode, self.fail_limit.amount, fail_weight, fail_ttl,
+                                   self.key_limit.amount, key_weight, key_ttl, now)
+
         if self._redis is not None and time.monotonic() >= self._down_until:
             try:
-                status, milli, current, previous = self._eval(keys, args)
-                return now, (int(status), int(milli) / 1000, int(current), int(previous))
-            except Exception:  # down, stalled, or refusing: serve, count in memory for a while
-                self._down_until = time.monotonic() + BREAKER_SECONDS
-                log.warning("rate-limit storage unavailable; counting in process memory",
-                            exc_info=True)
-        return now, self.memory.run(keys, mode, self.fail_limit.amount, fail_weight, fail_ttl,
-                                    self.key_limit.amount, key_weight, key_ttl, now)
+                connection = self._send(keys, args)
+            except Exception:
+                self._trip()
+            else:
+                def received():
+                    try:
+                        status, milli, current, previous = self._receive(connection, keys, args)
+                    except Exception:
+                        self._trip()
+                        return in_memory()
+                    return int(status), int(milli) / 1000, int(current), int(previous)
+
+                return now, received
+        result = in_memory()
+        return now, lambda: result
+
+    def start(self, ip: str, key_digest: str, now: float | None = None) -> Callable[[], Decision]:
+        """hit() in two halves, so that a database read can overlap its round trip: the script
+        is sent now; the function returned reads the reply (once; later calls return the same
+        Decision). Call it before anything else uses the limiter on this thread."""
+        now, received = self._start("hit", ip, key_digest, now)
+        found: list[Decision] = []
+
+        def decision() -> Decision:
+            if not found:
+                status, estimate, current, previous = received()
+                found.append(self._note(ip, key_digest, _decision(
+                    status, self.key_limit, self.fail_limit, now, estimate, current, previous)))
+            return found[0]
+
+        return decision
 
     def hit(self, ip: str, key_digest: str, now: float | None = None) -> Decision:
         """The address's failure budget (read) and one request against the key's limit."""
-        now, (status, estimate, current, previous) = self._run("hit", ip, key_digest, now)
-        return _decision(status, self.key_limit, self.fail_limit, now, estimate, current, previous)
+        return self.start(ip, key_digest, now)()
 
     def fail(self, ip: str, now: float | None = None) -> Decision:
         """Count a failed authentication against the address (unless already over budget)."""
-        now, (status, *_rest) = self._run("fail", ip, None, now)
-        return _decision(status, self.key_limit, self.fail_limit, now, 0.0, 0, 0)
+        now, received = self._start("fail", ip, None, now)
+        status, *_rest = received()
+        return self._note(ip, None, _decision(status, self.key_limit, self.fail_limit, now,
+                                              0.0, 0, 0))
+
+    # -- refused lately: this process's memory of its own refusals --------------------------
+
+    def _note(self, ip: str, key_digest: str | None, decision: Decision) -> Decision:
+        if not decision.allowed:
+            refused = self._refused
+            if len(refused) >= REFUSALS_KEPT:
+                refused.clear()  # a flood of distinct keys: start over (costs one read each)
+            until = time.monotonic() + decision.retry_after
+            refused[("ip", ip) if decision.status == -1 else ("key", key_digest)] = until
+        return decision
+
+    def refused_lately(self, ip: str, key_digest: str) -> bool:
+        """Whether this process refused the address or the key less than its Retry-After ago:
+        then the caller waits for the limiter's verdict before any database work, so a refused
+        flood costs the database nothing. Only ever makes a request wait for the verdict; never
+        decides one (Redis does)."""
+        refused = self._refused
+        if not refused:
+            return False
+        now = time.monotonic()
+        return any(refused.get(what, 0.0) > now for what in (("ip", ip), ("key", key_digest)))

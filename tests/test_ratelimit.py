@@ -146,8 +146,8 @@ def test_redis_down_fails_open_to_memory_and_the_breaker_skips_it_for_a_while():
                          {"socket_timeout": 0.2, "socket_connect_timeout": 0.2},
                          "fvapp-test", "2 per minute", "3 per minute")
     calls = []
-    original = limiter._eval
-    limiter._eval = lambda *a: calls.append(a) or original(*a)
+    original = limiter._send
+    limiter._send = lambda *a: calls.append(a) or original(*a)
     started = time.monotonic()
     decisions = [limiter.hit("ip", "k").allowed for _ in range(5)]
     assert decisions == [True, True, False, False, False]  # still limited, in memory

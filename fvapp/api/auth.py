@@ -2,11 +2,14 @@
 
 Per request with a well-formed key: one call to the rate limiter (fvapp/ratelimit.py: one Redis
 round trip that reads the caller IP's failed-authentication budget and counts the request
-against the key's limit, keyed by the key's SHA-256 so it runs before any database work), then
-the key (one indexed query), then its plan. A plan refusal (403) therefore counts against the
-key's limit; a 401 also counts against the address's failure budget (one more call, on failures
-only). The browser session plays no part: under /api/ it is not even opened (SessionInterface),
-and Flask-Limiter (kept for the login pages) is exempted here.
+against the key's limit, keyed by the key's SHA-256) and the key's read (one indexed query),
+overlapped: the limiter's script is sent first and its verdict read once the row is in, before
+the row is judged (so a refused request gets 429 whatever its key, and writes nothing). A plan
+refusal (403) therefore counts against the key's limit; a 401 also counts against the address's
+failure budget (one more call, on failures only). An address or key this process refused lately
+waits for the verdict before the read: a refused flood costs the database nothing. The browser
+session plays no part: under /api/ it is not even opened (SessionInterface), and the app-wide
+hooks of Flask-Limiter (kept for the login pages) and Flask-Login do not run (fvapp/__init__.py).
 """
 
 from __future__ import annotations
@@ -62,15 +65,28 @@ def authenticate():
         key_hash = key_auth.candidate_hash(request.headers.get("Authorization"))
     except KeyRejected as rejected:  # no key, or a malformed one: no database work
         _refuse(api_limiter.fail(address), rejected)
-    decision = g.api_rate = api_limiter.hit(address, key_hash[:32])
-    if not decision.allowed:
-        raise TooManyRequests()
+    digest = key_hash[:32]
+    # The limiter's round trip overlaps the key's read: its script is sent now, its verdict
+    # read once the row is in (admit), before the row is judged or last_used_at written. An
+    # address or key this process refused lately waits for the verdict first: no database
+    # work for a refused flood.
+    verdict = api_limiter.start(address, digest)
+
+    def admit() -> None:
+        decision = g.api_rate = verdict()
+        if not decision.allowed:
+            raise TooManyRequests()
+
+    if api_limiter.refused_lately(address, digest):
+        admit()
     try:
         g.api_principal = key_auth.principal_for(
-            key_hash, timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]))
+            key_hash, timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]), admit)
     except KeyRejected as rejected:
         g.api_rate = None
         _refuse(api_limiter.fail(address), rejected)
+    finally:
+        verdict()  # the reply is always read, whatever happened meanwhile
 
 
 @bp.after_request

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import namedtuple
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -134,9 +135,15 @@ def authenticate(authorization: str | None, touch_every: timedelta) -> Principal
     return principal_for(candidate_hash(authorization), touch_every)
 
 
-def principal_for(key_hash: str, touch_every: timedelta) -> Principal:
-    """The principal for a key's SHA-256 (candidate_hash), or KeyRejected / PlanRequired."""
+def principal_for(key_hash: str, touch_every: timedelta,
+                  admit: Callable[[], None] | None = None) -> Principal:
+    """The principal for a key's SHA-256 (candidate_hash), or KeyRejected / PlanRequired.
+    `admit`, if given, runs once the key's row is read and before it is judged or touched: the
+    caller's last word (the API's rate limit, whose round trip overlaps the read); it refuses
+    by raising."""
     row = _lookup(key_hash)
+    if admit is not None:
+        admit()
     if not usable(row):
         raise KeyRejected()
     if not workspaces.plan_has_api_access(row.plan):
