@@ -107,19 +107,24 @@ def run(url: str, args) -> None:
         client.get("/api/v1/me", headers=headers)
 
     latencies = []
-    with sql_statements(engine) as seen:
-        started = time.perf_counter()
-        for _ in range(args.requests):
-            t0 = time.perf_counter()
-            response = client.get("/api/v1/me", headers=headers)
-            latencies.append(time.perf_counter() - t0)
-            if response.status_code != 200:
-                raise SystemExit(
-                    f"unexpected {response.status_code}: {response.get_data(as_text=True)}")
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(args.requests):
+        t0 = time.perf_counter()
+        response = client.get("/api/v1/me", headers=headers)
+        latencies.append(time.perf_counter() - t0)
+        if response.status_code != 200:
+            raise SystemExit(
+                f"unexpected {response.status_code}: {response.get_data(as_text=True)}")
+    elapsed = time.perf_counter() - started
 
+    # Counted apart from the timed run: while something listens to the engine's statements,
+    # the auth read goes through the session (so that they see it), not straight to psycopg.
+    counted = min(args.requests, 1000)
+    with sql_statements(engine) as seen:
+        for _ in range(counted):
+            client.get("/api/v1/me", headers=headers)
     statements = [statement.split()[0].upper() for statement in seen]
-    per_request = len(statements) / args.requests
+    per_request = len(statements) / counted
     selects, updates = statements.count("SELECT"), statements.count("UPDATE")
 
     backend = make_url(url).get_backend_name()
@@ -142,7 +147,7 @@ def run(url: str, args) -> None:
           f"p50 {statistics.median(latencies) * 1000:.2f} ms, "
           f"p99 {percentile(latencies, 0.99) * 1000:.2f} ms")
     print(f"SQL statements per request: {per_request:.2f} "
-          f"({selects} SELECT, {updates} UPDATE over {args.requests} requests; "
+          f"({selects} SELECT, {updates} UPDATE over {counted} requests; "
           "transaction control not counted)")
     if trips is not None:
         sample, spent = trips
