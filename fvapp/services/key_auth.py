@@ -195,7 +195,7 @@ def _lookup_direct(engine, key_hash: str):
     connection found dead goes to the session path, which invalidates the pool and retries."""
     dbapi = engine.dialect.loaded_dbapi
     sql = _direct_sql(engine.dialect)
-    params = {"key_hash": key_hash}
+    params = (key_hash,)
     try:
         pooled = engine.raw_connection()
     except dbapi.Error as exc:
@@ -226,7 +226,10 @@ def _lookup_direct(engine, key_hash: str):
 
 @lru_cache(maxsize=4)
 def _direct_sql(dialect) -> str:
-    return str(_BY_HASH.compile(dialect=dialect))
+    """_BY_HASH as SQLAlchemy compiles it, its one parameter positional (cheaper to bind)."""
+    sql = str(_BY_HASH.compile(dialect=dialect))
+    assert sql.count("%(key_hash)s") == 1 and "%s" not in sql
+    return sql.replace("%(key_hash)s", "%s")
 
 
 def _lookup_in_session(key_hash: str):
