@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
 from api_auth import percentile, scratch_database  # noqa: E402
-from api_helpers import PgRoundTrips  # noqa: E402
+from api_helpers import PgRoundTrips, stop_process  # noqa: E402
 
 from fvapp import create_app  # noqa: E402
 from fvapp.cli import seed_demo  # noqa: E402
@@ -124,12 +124,7 @@ def gunicorn(target: str, env: dict, log):
                 time.sleep(0.2)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def drive(url: str, key: str, seconds: float) -> tuple[float, float, float]:

@@ -10,6 +10,7 @@ import os
 import re
 import select
 import socket
+import subprocess
 import tempfile
 import threading
 import uuid
@@ -153,6 +154,16 @@ def _sql_label(message: str, arguments: str) -> str | None:
         return "ping"
     word = re.match(r"[A-Za-z]*", sql).group()
     return word.upper() or None
+
+
+def stop_process(process) -> None:
+    """Stop a server this test or benchmark started: SIGTERM, then SIGKILL after 15 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class TcpProxy:

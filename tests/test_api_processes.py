@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from api_helpers import TcpProxy, bearer, mint_key
+from api_helpers import TcpProxy, bearer, mint_key, stop_process
 from sqlalchemy.engine import make_url
 
 from fvapp.services import keys
@@ -87,12 +87,7 @@ def gunicorn(database_url: str, tmp_path: Path, redis_url: str | None = None, **
         url = _wait_until_serving(process, log)
         yield Server(url, access_log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _wait_until_serving(process, log: Path) -> str:
