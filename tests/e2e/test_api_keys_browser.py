@@ -180,7 +180,7 @@ def test_members_and_free_workspaces_see_no_api_keys(page_factory, demo, email):
     assert response.status == 404
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     # Inside the app shell: the header and navigation are there, nothing about the section is.
-    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Initiatives")).to_be_visible()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     expect(page.locator("body")).not_to_contain_text("API key")
     screenshot(page, f"error-404-signed-in-{email.split('@')[0]}")

@@ -54,7 +54,7 @@ def test_switch_workspace_and_the_choice_survives_navigation(page_factory, backe
     page.get_by_role("link", name="Settings").click()
     expect(page.locator(".settings-nav")).not_to_contain_text("API Keys")
     expect(page.get_by_role("main")).to_contain_text("Fox Free")
-    page.get_by_role("link", name="Dashboard").click()
+    page.get_by_role("link", name="Initiatives").click()
     expect(page.locator(".switcher summary")).to_contain_text("Fox Free")
     page.get_by_role("button", name="Log out").click()
     watch.assert_clean()
