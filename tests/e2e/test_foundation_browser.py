@@ -1,4 +1,4 @@
-"""A person signs in, works on the dashboard, switches workspace, signs out."""
+"""A person signs in, works on the Initiatives page, switches workspace, signs out."""
 
 import re
 
@@ -24,7 +24,7 @@ def test_sign_in_create_initiative_switch_workspace_and_log_out(page_factory, de
     page.get_by_label("Description (optional)").fill("Let teams start without a call.")
     page.get_by_role("button", name="Create initiative").click()
     expect(page.get_by_role("heading", name="Self-serve onboarding")).to_be_visible()
-    screenshot(page, f"dashboard-desktop-{backend}")
+    screenshot(page, f"initiatives-desktop-{backend}")
 
     page.get_by_role("button", name="Archive Self-serve onboarding").click()
     expect(page.get_by_role("heading", name="Self-serve onboarding")).to_have_count(0)
@@ -65,7 +65,7 @@ def test_phone_width_screens(page_factory, backend):
     page.goto("/login")
     screenshot(page, f"login-phone-{backend}")
     login(page, "ava@acme.test")
-    screenshot(page, f"dashboard-phone-{backend}")
+    screenshot(page, f"initiatives-phone-{backend}")
     page.get_by_role("link", name="Settings").click()
     page.get_by_role("link", name="Members").click()
     screenshot(page, f"members-phone-{backend}")
