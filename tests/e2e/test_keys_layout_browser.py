@@ -3,9 +3,14 @@ between words, very long names are clamped with the full name in a title, revoke
 behind a "Show revoked keys (N)" link once there are more than a few (a plain link: no JS
 needed), and touch targets on phone are at least 44 px high."""
 
+from datetime import timedelta
+
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import update
 
+from fvapp.extensions import db
+from fvapp.models import AuditEvent, utcnow
 from fvapp.services import keys
 
 from .conftest import DESKTOP, PHONE, login, screenshot
@@ -66,7 +71,21 @@ def test_names_wrap_between_words_and_revoked_keys_fold(page_factory, demo, back
         # Compact rows: an active key's row is well under the 235 px it used to be.
         row = page.get_by_role("row").filter(has_text="Zapier integration")
         assert row.bounding_box()["height"] < 200
+
+    # Dates wrap cleanly: "2 minutes ago" never breaks mid-phrase, here or in Activity.
+    db.session.execute(update(AuditEvent).values(created_at=utcnow() - timedelta(minutes=2)))
+    db.session.commit()
+    page.goto("/settings/activity")
+    expect(page.get_by_role("cell", name="2 minutes ago").first).to_be_visible()
+    assert times_on_one_line(page)
+    page.goto("/settings/api-keys?revoked=shown")
+    assert times_on_one_line(page)
     watch.assert_clean()
+
+
+def times_on_one_line(page):
+    return page.evaluate("""() => [...document.querySelectorAll('main time')]
+      .every(t => t.getClientRects().length === 1 && t.getBoundingClientRect().height < 30)""")
 
 
 def test_a_few_revoked_keys_stay_listed_without_a_toggle(page_factory, demo):
