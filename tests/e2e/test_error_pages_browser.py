@@ -5,17 +5,15 @@ width. Signed out, the same pages have no shell. The 500 and 503 come from two r
 module adds to its own server: a bug, and a database that refuses connections."""
 
 import logging
-import threading
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import exc as sa_exc
-from werkzeug.serving import make_server
 
 from fvapp.services import accounts
 
 from .axe import audit
-from .conftest import DESKTOP, PHONE, login, screenshot
+from .conftest import DESKTOP, PHONE, login, screenshot, serve
 
 
 def _bug():
@@ -29,20 +27,16 @@ def _database_down():
 @pytest.fixture
 def live_server(app_factory, demo):
     """conftest's live server, plus /test/bug (500) and /test/database-down (503)."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    logging.getLogger("fvapp.errors").setLevel(logging.CRITICAL)  # the 500's traceback is expected
     server_app = app_factory()
     server_app.add_url_rule("/test/bug", "test_bug", _bug)
     server_app.add_url_rule("/test/database-down", "test_database_down", _database_down)
-    server = make_server("127.0.0.1", 0, server_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    errors_log = logging.getLogger("fvapp.errors")
+    errors_log.setLevel(logging.CRITICAL)  # the 500's traceback is expected here
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        with serve(server_app) as base:
+            yield base
     finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        logging.getLogger("fvapp.errors").setLevel(logging.NOTSET)
+        errors_log.setLevel(logging.NOTSET)
 
 
 def in_the_shell(page, signed_in_as=None):
