@@ -68,6 +68,9 @@ def test_names_wrap_between_words_and_revoked_keys_fold(page_factory, demo, back
         for name in ["Revoke Zapier integration", "Log out", "Create key"]:
             box = page.get_by_role("button", name=name).bounding_box()
             assert box["height"] >= 44, (name, box)
+        for nav in ["Main", "Settings"]:
+            for link in page.get_by_role("navigation", name=nav).get_by_role("link").all():
+                assert link.bounding_box()["height"] >= 44, (nav, link.inner_text())
         # Compact rows: an active key's row is well under the 235 px it used to be.
         row = page.get_by_role("row").filter(has_text="Zapier integration")
         assert row.bounding_box()["height"] < 200
