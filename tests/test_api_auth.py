@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from api_helpers import Api, assert_envelope, bearer, mint_key, sql_statements
 from sqlalchemy import select
 
 from fvapp.extensions import db
 from fvapp.models import ApiKey, Membership, utcnow
 from fvapp.services import keys, workspaces
+from tests.support.api import Api, assert_envelope, bearer, mint_key
+from tests.support.tracing import sql_statements
 
 
 @pytest.fixture

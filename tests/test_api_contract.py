@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import jsonschema_rs
 import pytest
-from api_helpers import Api, assert_envelope, mint_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from fvapp.models import Initiative, utcnow
 from fvapp.services import initiatives, keys
 from fvapp.services.errors import DomainError
 from fvapp.services.text import clean_text
+from tests.support.api import Api, assert_envelope, mint_key
 
 
 @pytest.fixture

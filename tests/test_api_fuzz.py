@@ -8,9 +8,10 @@ import json
 import uuid
 
 import pytest
-from api_helpers import Api, assert_envelope, mint_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.support.api import Api, assert_envelope, mint_key
 
 
 @pytest.fixture

@@ -8,13 +8,15 @@ import socket
 from collections import Counter
 
 import pytest
-from api_helpers import Api, PgRoundTrips, TcpProxy, assert_envelope, mint_key
-from conftest import Browser
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from fvapp.extensions import db
 from fvapp.services import initiatives
+from tests.support.api import Api, assert_envelope, mint_key
+from tests.support.browser import Browser
+from tests.support.net import TcpProxy
+from tests.support.tracing import PgRoundTrips
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 

@@ -12,11 +12,11 @@ import uuid
 import pytest
 import requests
 import schemathesis
-from api_helpers import bearer, mint_key
-from e2e.conftest import live_server  # noqa: F401  (the browser tests' live server fixture)
 from schemathesis.engine import Status, events
 
 from fvapp.services import keys
+from tests.e2e.conftest import live_server  # noqa: F401  (the browser tests' live server fixture)
+from tests.support.api import bearer, mint_key
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ import os
 import time
 
 import pytest
-from api_helpers import Api, assert_envelope, mint_key
-from conftest import Browser
 from sqlalchemy import text
 from test_health import SilentServer
 
 from fvapp.config import from_environment
 from fvapp.extensions import db
+from tests.support.api import Api, assert_envelope, mint_key
+from tests.support.browser import Browser
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 

@@ -11,8 +11,6 @@ from contextlib import contextmanager
 import httpx2
 import pytest
 import requests
-from api_helpers import Api, assert_envelope, bearer, mint_key
-from conftest import Browser
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from werkzeug.serving import make_server
@@ -20,6 +18,8 @@ from werkzeug.serving import make_server
 from fvapp.api.mcp import TOOLS, manifest_document
 from fvapp.extensions import db
 from fvapp.services import keys, workspaces
+from tests.support.api import Api, assert_envelope, bearer, mint_key
+from tests.support.browser import Browser
 
 TOOL_NAMES = {"whoami", "list_initiatives", "get_initiative", "create_initiative",
               "update_initiative", "search_initiatives"}

@@ -10,10 +10,10 @@ import time
 import uuid
 
 import pytest
-from api_helpers import assert_envelope, bearer, mint_key
 
 from fvapp.ratelimit import ApiLimiter
 from fvapp.services import keys
+from tests.support.api import assert_envelope, bearer, mint_key
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.skipif(

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from fvapp.extensions import db
 from fvapp.models import ApiKey, AuditEvent, Initiative, Membership
 from fvapp.services import workspaces
+from tests.support.browser import Browser
 
 
 def _stale_tab(browser, demo):
@@ -90,8 +91,6 @@ def test_activity_page_numbers_beyond_any_history_are_not_a_500(browser, demo):
 
 
 def test_behind_a_trusted_proxy_the_client_address_is_recorded(app_factory, demo):
-    from conftest import Browser
-
     app = app_factory(TRUSTED_PROXY_HOPS=1)
     person = Browser(app.test_client())
     person.login("ava@acme.test")
