@@ -10,12 +10,12 @@ import time
 
 import pytest
 from sqlalchemy import text
-from test_health import SilentServer
 
 from fvapp.config import from_environment
 from fvapp.extensions import db
 from tests.support.api import Api, assert_envelope, mint_key
 from tests.support.browser import Browser
+from tests.support.net import SilentServer
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 

@@ -1,4 +1,5 @@
-"""Sockets for tests and benchmarks: a free port, and a TCP proxy that can take a service away."""
+"""Sockets for tests and benchmarks: a free port, a TCP proxy that can take a service away, and
+a server that accepts connections and never answers (a hung database or Redis)."""
 
 from __future__ import annotations
 
@@ -80,3 +81,27 @@ class TcpProxy:
                 self._sockets -= set(pair)
             for sock in pair:
                 sock.close()
+
+
+class SilentServer:
+    """Accepts TCP connections and never says a word: a hung database or Redis."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        self.listener.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                self.held.append(self.listener.accept()[0])
+            except (TimeoutError, OSError):
+                continue
+
+    def close(self):
+        self._stop.set()
+        for sock in [*self.held, self.listener]:
+            sock.close()
