@@ -12,30 +12,34 @@ from fvapp.extensions import db
 
 
 class Demo:
-    """The seeded people and workspaces by name. Inside an app context a lookup returns the row
-    in that context's session; outside one it reads in a context of its own and returns the row
-    detached: its columns (id, name, email, …) are loaded, its relationships are not."""
+    """The seeded people and workspaces by name, and reads of the database for assertions.
+    Inside an app context a read uses that context's session; outside one (a test that sends
+    requests holds none) it reads in a context of its own and returns rows detached: their
+    columns (id, name, revoked_at, …) are loaded, their relationships are not."""
 
     password = DEMO_PASSWORD
 
     def __init__(self, app):
         self.app = app
 
-    def _scalar(self, query):
+    def scalar(self, query):
         if has_app_context():
             return db.session.scalar(query)
         with self.app.app_context():
             return db.session.scalar(query)
 
+    def get(self, model, ident):
+        return self.scalar(sa.select(model).where(model.id == ident))
+
     def user(self, email):
         from fvapp.models import User
 
-        return self._scalar(sa.select(User).where(User.email == email))
+        return self.scalar(sa.select(User).where(User.email == email))
 
     def workspace(self, name):
         from fvapp.models import Workspace
 
-        return self._scalar(sa.select(Workspace).where(Workspace.name == name))
+        return self.scalar(sa.select(Workspace).where(Workspace.name == name))
 
     @property
     def acme(self):
