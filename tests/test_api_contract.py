@@ -29,7 +29,7 @@ def ava(demo):
 
 @pytest.fixture
 def api(app, demo, ava):
-    return Api(app.test_client(), mint_key(demo.acme, ava))
+    return Api(app.test_client(), mint_key(demo.app, demo.acme, ava))
 
 
 def _make(workspace, count, archived=False):

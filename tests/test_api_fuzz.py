@@ -16,7 +16,7 @@ from tests.support.api import Api, assert_envelope, mint_key
 
 @pytest.fixture
 def api(app, demo):
-    return Api(app.test_client(), mint_key(demo.acme, demo.user("ava@acme.test")))
+    return Api(app.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test")))
 
 
 @pytest.fixture

@@ -92,8 +92,8 @@ def test_revocation_reaches_every_worker_on_the_next_request(database_url, demo,
 
 
 def test_the_per_key_limit_is_one_count_across_both_workers(database_url, demo, ava, tmp_path):
-    key = mint_key(demo.acme, ava)
-    other = mint_key(demo.acme, ava, "Other application")
+    key = mint_key(demo.app, demo.acme, ava)
+    other = mint_key(demo.app, demo.acme, ava, "Other application")
     with fvapp_server(database_url, tmp_path, API_RATE_LIMIT="5 per minute") as server:
         answers = server.burst("/api/v1/me", 12, bearer(key))
         assert Counter(r.status_code for r in answers) == {200: 5, 429: 7}
@@ -109,7 +109,7 @@ def test_the_per_key_limit_is_one_count_across_both_workers(database_url, demo, 
 
 
 def test_redis_going_away_never_turns_into_errors(database_url, demo, ava, tmp_path):
-    key = mint_key(demo.acme, ava)
+    key = mint_key(demo.app, demo.acme, ava)
     redis = make_url(REDIS_URL.replace("redis://", "postgresql://", 1))  # only host and port
     proxy = TcpProxy(redis.host or "127.0.0.1", redis.port or 6379).start()
     try:

@@ -21,7 +21,7 @@ from tests.support.api import bearer, mint_key
 
 @pytest.fixture
 def api_key(demo):
-    return mint_key(demo.acme, demo.user("ava@acme.test"))
+    return mint_key(demo.app, demo.acme, demo.user("ava@acme.test"))
 
 
 def run_schemathesis(url: str, headers: dict, max_examples: int):

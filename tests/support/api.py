@@ -10,9 +10,11 @@ from fvapp.services import keys
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
-def mint_key(workspace, user, name="CI pipeline") -> str:
-    """A real key made by the service the Settings page uses; returns the clear key."""
-    return keys.create_key(workspace.id, user.id, name).clear
+def mint_key(app, workspace, user, name="CI pipeline") -> str:
+    """A real key made by the service the Settings page uses, in an app context of its own (a
+    test that sends requests holds none); returns the clear key."""
+    with app.app_context():
+        return keys.create_key(workspace.id, user.id, name).clear
 
 
 def bearer(key: str) -> dict:

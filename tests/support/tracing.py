@@ -19,11 +19,16 @@ from fvapp.extensions import db
 TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.I)
 
 
+def engine_of(app):
+    """The app's engine: Flask-SQLAlchemy makes one per app, and it outlives any app context."""
+    with app.app_context():
+        return db.engine
+
+
 @contextmanager
-def sql_statements(engine=None):
-    """Every SQL statement sent while the block runs, transaction control (SQLite's explicit
-    BEGIN, COMMIT) left out: those are not queries."""
-    engine = engine or db.engine
+def sql_statements(engine):
+    """Every SQL statement the engine sends while the block runs, transaction control (SQLite's
+    explicit BEGIN, COMMIT) left out: those are not queries."""
     seen: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
