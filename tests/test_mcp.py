@@ -127,7 +127,8 @@ def test_the_sdk_client_lists_and_calls_every_tool(url, app, demo, ava):
 def test_bad_arguments_and_foreign_or_unknown_ids_are_tool_errors(url, app, demo, ava):
     key = mint_key(demo.app, demo.acme, ava)
     fred = demo.user("fred@fox.test")
-    workspaces.set_plan(demo.fox.id, "pro", fred.id)
+    with app.app_context():
+        workspaces.set_plan(demo.fox.id, "pro", fred.id)
     foreign = Api(app.test_client(), mint_key(demo.app, demo.fox, fred)).post(
         "/initiatives", json={"title": "Fox secret"}).get_json()["data"]["id"]
     cases = [
@@ -168,22 +169,26 @@ def test_the_key_check_is_the_rest_one(url, app, demo, ava):
 
     key = mint_key(demo.app, demo.acme, ava)
     assert post_initialize(url, bearer(key)).status_code == 200
-    keys.revoke_key(demo.acme.id, keys.list_keys(demo.acme.id)[0].id, ava.id)
+    with app.app_context():
+        keys.revoke_key(demo.acme.id, keys.list_keys(demo.acme.id)[0].id, ava.id)
     assert_unauthorized(post_initialize(url, bearer(key)))
 
     adam = demo.user("adam@acme.test")
     adams = mint_key(demo.app, demo.acme, adam)
     assert post_initialize(url, bearer(adams)).status_code == 200
-    db.session.delete(workspaces.membership(adam.id, demo.acme.id))
-    db.session.commit()
+    with app.app_context():
+        db.session.delete(workspaces.membership(adam.id, demo.acme.id))
+        db.session.commit()
     assert_unauthorized(post_initialize(url, bearer(adams)))
 
     second = mint_key(demo.app, demo.acme, ava, "Second")
-    workspaces.set_plan(demo.acme.id, "free", ava.id)
+    with app.app_context():
+        workspaces.set_plan(demo.acme.id, "free", ava.id)
     refused = post_initialize(url, bearer(second))
     assert refused.status_code == 403
     assert refused.json()["code"] == "PAID_PLAN_REQUIRED"
-    workspaces.set_plan(demo.acme.id, "pro", ava.id)
+    with app.app_context():
+        workspaces.set_plan(demo.acme.id, "pro", ava.id)
     assert post_initialize(url, bearer(second)).status_code == 200
 
 
