@@ -36,7 +36,7 @@ def seed(demo):
 
 
 @pytest.mark.parametrize("width", ["desktop", "phone"])
-def test_no_serious_or_critical_axe_violations(page_factory, demo, backend, width):
+def test_no_serious_or_critical_axe_violations(app_context, page_factory, demo, backend, width):
     seed(demo)
     page, watch = page_factory(viewport=DESKTOP if width == "desktop" else PHONE)
     found: list[str] = []
