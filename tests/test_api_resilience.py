@@ -4,7 +4,6 @@ what one request really costs the database, round trips included."""
 from __future__ import annotations
 
 import os
-import socket
 from collections import Counter
 
 import pytest
@@ -15,21 +14,15 @@ from fvapp.extensions import db
 from fvapp.services import initiatives
 from tests.support.api import Api, assert_envelope, mint_key
 from tests.support.browser import Browser
-from tests.support.net import TcpProxy
+from tests.support.net import TcpProxy, free_port
 from tests.support.tracing import PgRoundTrips
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # nothing listens there once the socket is closed
-
-
 def test_requests_are_served_when_redis_is_unreachable(app_factory, app, demo):
     no_redis = app_factory(
-        RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{_closed_port()}/0",
+        RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
         RATELIMIT_STORAGE_OPTIONS={"socket_timeout": 0.2, "socket_connect_timeout": 0.2},
         API_RATE_LIMIT="3 per minute",
     )
