@@ -75,7 +75,7 @@ def ava(demo):
     return demo.user("ava@acme.test")
 
 
-def test_revocation_reaches_every_worker_on_the_next_request(database_url, demo, ava, tmp_path):
+def test_revocation_reaches_every_worker_on_the_next_request(app_context, database_url, demo, ava, tmp_path):
     created = keys.create_key(demo.acme.id, ava.id, "CI pipeline")
     with fvapp_server(database_url, tmp_path) as server:
         before = server.burst("/api/v1/me", 20, bearer(created.clear))
