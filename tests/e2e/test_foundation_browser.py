@@ -9,7 +9,7 @@ from fvapp.services import initiatives, members
 from .conftest import PHONE, login, screenshot
 
 
-def test_sign_in_create_initiative_switch_workspace_and_log_out(page_factory, demo, backend):
+def test_sign_in_create_initiative_switch_workspace_and_log_out(app_context, page_factory, demo, backend):
     # Fred has added Ava to Fox Free, so she has a second workspace to switch to.
     members.add_member(demo.fox.id, demo.user("fred@fox.test").id, "ava@acme.test", "member")
     initiatives.create_initiative(demo.fox.id, None, "Fox launch", None)

@@ -40,7 +40,7 @@ def word_is_on_one_line(page, text):
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone", "narrow"])
-def test_names_wrap_between_words_and_revoked_keys_fold(page_factory, demo, backend, size):
+def test_names_wrap_between_words_and_revoked_keys_fold(app_context, page_factory, demo, backend, size):
     seed(demo)
     viewport = {"desktop": DESKTOP, "phone": PHONE, "narrow": NARROW}[size]
     page, watch = page_factory(viewport=viewport)
@@ -91,7 +91,7 @@ def times_on_one_line(page):
       .every(t => t.getClientRects().length === 1 && t.getBoundingClientRect().height < 30)""")
 
 
-def test_a_few_revoked_keys_stay_listed_without_a_toggle(page_factory, demo):
+def test_a_few_revoked_keys_stay_listed_without_a_toggle(app_context, page_factory, demo):
     seed(demo, revoked=2)
     page, watch = page_factory(javascript=False)
     login(page, "adam@acme.test")
