@@ -3,12 +3,13 @@
 Both run under gunicorn (2 workers) on PostgreSQL, each in a throwaway database holding
 --keys keys (default 100,000); fvapp with its Redis rate limiter on (limit raised so nothing is
 refused). The same load generator (wrk -t2 -c16 --latency if /usr/bin/wrk exists, else a small
-Python one) drives them alternately, --rounds times. Then key_auth.authenticate()'s latency with
-1,000 keys vs --big-keys (default 1,000,000; generate_series, so it takes a minute or so), then
-round trips per request (benchmarks/api_auth.py for the details). Stops what it started and
+Python one) drives them alternately, --rounds times (--skip-http: not at all). Then
+key_auth.authenticate()'s latency with 1,000 keys vs --big-keys (default 1,000,000; two
+databases, measured alternately; generate_series, so it takes a minute or so), then round trips
+per request (benchmarks/api_auth.py for the details). Stops what it started and
 drops its databases.
 
-    .venv/bin/python benchmarks/compare.py [--keys N] [--big-keys N] [--duration S] [--rounds N]
+    .venv/bin/python -m benchmarks.compare [--keys N] [--big-keys N] [--duration S] [--rounds N]
 """
 
 from __future__ import annotations
@@ -17,16 +18,13 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -34,17 +32,11 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
-
-from api_auth import percentile, scratch_database  # noqa: E402
-from api_helpers import PgRoundTrips, stop_process  # noqa: E402
-
-from fvapp import create_app  # noqa: E402
-from fvapp.cli import seed_demo  # noqa: E402
-from fvapp.extensions import db  # noqa: E402
-from fvapp.services import key_auth, keys  # noqa: E402
-from fvapp.services.accounts import find_user  # noqa: E402
+from benchmarks.common import bench_app, migrate_and_seed, percentile, scratch_database
+from fvapp.extensions import db
+from fvapp.services import key_auth
+from tests.support.processes import gunicorn
+from tests.support.tracing import PgRoundTrips, engine_of
 
 WRK = shutil.which("wrk") or ("/usr/bin/wrk" if os.path.exists("/usr/bin/wrk") else None)
 BULK = """
@@ -55,29 +47,13 @@ FROM generate_series(1, :n) AS g
 """
 
 
-def make_app(url: str, redis_url: str | None):
-    return create_app({
-        "ENV_MODE": "testing", "SECRET_KEY": "bench-" + uuid.uuid4().hex,
-        "SQLALCHEMY_DATABASE_URI": url, "BCRYPT_ROUNDS": 4, "REDIS_URL": redis_url,
-        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
-        "RATELIMIT_KEY_PREFIX": f"fvapp-bench-{uuid.uuid4().hex[:8]}",
-        "API_RATE_LIMIT": "100000000 per minute",
-    })
-
-
-def load(url: str, n: int) -> tuple[str, object]:
-    """Migrate, seed the demo, mint one key, add n bulk keys; the clear key and the app."""
-    app = make_app(url, None)
+def load(url: str, n: int) -> tuple[str, object, object]:
+    """Migrate, seed the demo, mint one key, add n bulk keys: the clear key, the app, the seed."""
+    app = bench_app(url)
+    seeded = migrate_and_seed(app)
     with app.app_context():
-        from flask_migrate import upgrade
-
-        upgrade()
-        seed_demo()
-        ava = find_user("ava@acme.test")
-        workspace_id = next(m.workspace_id for m in ava.memberships if m.role == "owner")
-        clear = keys.create_key(workspace_id, ava.id, "benchmark").clear
-        add_keys(workspace_id, ava.id, n)
-    return clear, app
+        add_keys(seeded.workspace_id, seeded.user_id, n)
+    return seeded.clear, app, seeded
 
 
 def add_keys(workspace_id, user_id, n: int) -> None:
@@ -92,39 +68,6 @@ def add_keys(workspace_id, user_id, n: int) -> None:
         db.session.commit()
     db.session.execute(sa.text("ANALYZE api_keys"))
     db.session.commit()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# The same gunicorn settings for both apps: 2 sync workers (the default worker class).
-GUNICORN = ["--workers", "2", "--worker-class", "sync", "--log-level", "warning"]
-
-
-@contextmanager
-def gunicorn(target: str, env: dict, log):
-    port = free_port()
-    process = subprocess.Popen(  # noqa: S603 (our own command line)
-        [sys.executable, "-m", "gunicorn", *GUNICORN, "--bind", f"127.0.0.1:{port}", target],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(url + "/api/v1/me", timeout=10)
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"{target} did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        stop_process(process)
 
 
 def drive(url: str, key: str, seconds: float) -> tuple[float, float, float]:
@@ -181,6 +124,10 @@ def authenticate_latency(app, clear: str, n: int = 3000) -> list[float]:
     return samples
 
 
+# The same gunicorn settings for both apps: 2 sync workers (the default worker class).
+WORKER_CLASS = ("--worker-class", "sync")
+
+
 def http_comparison(args, drops: list) -> None:
     """Both apps under gunicorn, driven alternately: the table of req/s, p50, p99 and ratios."""
     app_url, drop = scratch_database(args.database_url)
@@ -188,8 +135,8 @@ def http_comparison(args, drops: list) -> None:
     ref_url, drop = scratch_database(args.database_url)
     drops.append(drop)
     print(f"loading {args.keys:,} keys into each database …", flush=True)
-    app_key, _ = load(app_url, args.keys)
-    ref_key, _ = load(ref_url, args.keys)
+    app_key, _, _ = load(app_url, args.keys)
+    ref_key, _, _ = load(ref_url, args.keys)
     results: dict[str, list] = {"reference": [], "fvapp": []}
     fv_env = {"FVAPP_ENV": "testing", "SECRET_KEY": "bench-" + uuid.uuid4().hex,
               "DATABASE_URL": app_url, "REDIS_URL": args.redis_url,
@@ -197,18 +144,20 @@ def http_comparison(args, drops: list) -> None:
               "API_RATE_LIMIT": "100000000 per minute"}
     ref_env = {"REFERENCE_DATABASE_URL": make_url(ref_url).set(
         drivername="postgresql").render_as_string(hide_password=False)}
-    with tempfile.TemporaryFile("w+") as log:
-        with gunicorn("benchmarks.reference_app:app", ref_env, log) as ref, \
-                gunicorn("wsgi:app", fv_env, log) as fv:
+    with tempfile.TemporaryDirectory() as ref_dir, tempfile.TemporaryDirectory() as fv_dir:
+        with gunicorn("benchmarks.reference_app:app", ref_env, Path(ref_dir), *WORKER_CLASS,
+                      ready_path="/api/v1/me") as ref, \
+                gunicorn("wsgi:app", fv_env, Path(fv_dir), *WORKER_CLASS,
+                         ready_path="/api/v1/me") as fv:
             for url, key in ((ref, ref_key), (fv, app_key)):
                 drive(url, key, 2)  # warm up
             for _ in range(args.rounds):
                 for name, url, key in (("reference", ref, ref_key), ("fvapp", fv, app_key)):
                     results[name].append(drive(url, key, args.duration))
-        log.seek(0)
-        fallbacks = log.read().count("rate-limit storage unavailable")
-    print(f"\nGET /api/v1/me, gunicorn {' '.join(GUNICORN[:4])} (both), {args.keys:,} keys, "
-          f"{'wrk -t2 -c16' if WRK else 'python load, 16 threads'}, "
+        fallbacks = (Path(fv_dir) / "gunicorn.log").read_text().count(
+            "rate-limit storage unavailable")
+    print(f"\nGET /api/v1/me, gunicorn --workers 2 {' '.join(WORKER_CLASS)} (both), "
+          f"{args.keys:,} keys, {'wrk -t2 -c16' if WRK else 'python load, 16 threads'}, "
           f"{args.rounds}×{args.duration:g} s each, alternating\n")
     print("| run | req/s | p50 ms | p99 ms |\n|---|---|---|---|")
     best = {}
@@ -222,9 +171,9 @@ def http_comparison(args, drops: list) -> None:
     print(f"| **ratio fvapp/reference** | **{fr / rr:.2f}×** (target ≥ 0.7) | "
           f"{f50 / r50:.2f}× | **{f99 / r99:.2f}×** (target ≤ 2) |")
     if fallbacks:  # Redis stalled past its 0.2 s timeout: fvapp counted in memory a while
-        print(f"WARNING: fvapp's limiter fell back to memory {fallbacks} time(s) during the "
-              "run (Redis too slow to answer: an overloaded machine); these figures flatter "
-              "fvapp, run again on a quieter machine.")
+        print(f"WARNING: fvapp's limiter fell back to memory {fallbacks} time(s) during the run "
+              "(Redis too slow to answer: an overloaded machine); these figures flatter fvapp, "
+              "run again on a quieter machine.")
 
 
 def main() -> None:
@@ -250,19 +199,20 @@ def main() -> None:
         for n in (1000, args.big_keys):
             url, drop = scratch_database(args.database_url)
             drops.append(drop)
-            apps[n] = load(url, n - 1)  # the benchmark key, and n - 1 more
+            clear, app, _ = load(url, n - 1)  # the benchmark key, and n - 1 more
+            apps[n] = (clear, app)
         samples: dict[int, list[float]] = {n: [] for n in apps}
         for _ in range(6):
-            for n, (key, app) in apps.items():
-                samples[n] += authenticate_latency(app, key, 500)
+            for n, (clear, app) in apps.items():
+                samples[n] += authenticate_latency(app, clear, 500)
         small, large = (statistics.median(samples[n]) for n in apps)
         print(f"  1,000 keys: {small:.0f} µs; {args.big_keys:,} keys: {large:.0f} µs; "
               f"ratio {large / small:.2f}× (target ≤ 1.3)")
         key, app = apps[args.big_keys]
 
-        with app.app_context():
-            trips = PgRoundTrips(db.engine)
-            db.engine.dispose()
+        engine = engine_of(app)
+        trips = PgRoundTrips(engine)
+        engine.dispose()
         client = app.test_client()
         for _ in range(20):
             client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
@@ -273,8 +223,7 @@ def main() -> None:
         print(f"\nPostgreSQL round trips per authenticated request: {sum(found.values()) / 100:g} "
               f"({dict(found)})")
         trips.close()
-        with app.app_context():
-            db.engine.dispose()
+        engine.dispose()
     finally:
         for drop in reversed(drops):
             drop()

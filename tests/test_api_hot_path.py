@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
-from api_helpers import assert_envelope, bearer, mint_key, sql_statements
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from sqlalchemy import select
@@ -22,6 +21,8 @@ from fvapp.api.schemas import Envelope, Me, Meta
 from fvapp.extensions import db
 from fvapp.models import ApiKey
 from fvapp.services import key_auth, keys
+from tests.support.api import assert_envelope, bearer, mint_key
+from tests.support.tracing import engine_of, sql_statements
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -32,8 +33,9 @@ def ava(demo):
 
 
 def test_the_success_envelope_is_byte_for_byte_the_models_json(app, demo, ava):
-    key = mint_key(demo.acme, ava)
-    principal = key_auth.authenticate(f"Bearer {key}", timedelta(minutes=1))
+    key = mint_key(app, demo.acme, ava)
+    with app.app_context():
+        principal = key_auth.authenticate(f"Bearer {key}", timedelta(minutes=1))
     data = Me.model_validate({
         "user": {"id": principal.user_id, "email": "a\"b\\\\c\u00e9@x.test", "name": "Ava </script>"},
         "role": principal.role, "workspace": {"id": principal.workspace_id, "name": "Ünïcode ✓",
@@ -60,7 +62,8 @@ def test_the_pages_request_hooks_do_not_run_for_the_api(app_factory, app, demo, 
                               side_effect=lambda manager, response: response) as login_hook:
         served = app_factory()
     client = served.test_client()
-    assert_envelope(client.get("/api/v1/me", headers=bearer(mint_key(demo.acme, ava))), 200)
+    key = mint_key(app, demo.acme, ava)
+    assert_envelope(client.get("/api/v1/me", headers=bearer(key)), 200)
     assert_envelope(client.get("/api/v1/nowhere"), 404, "NOT_FOUND")
     assert limiter_hook.call_count == login_hook.call_count == 0
     assert client.get("/login").status_code == 200
@@ -71,40 +74,38 @@ def test_a_refused_key_writes_nothing_and_a_refused_flood_reaches_no_database(
     app_factory, app, demo, ava
 ):
     limited = app_factory(API_RATE_LIMIT="2 per minute")
-    key = mint_key(demo.acme, ava)
+    key = mint_key(app, demo.acme, ava)
     limiter = limited.extensions["fvapp_api_limiter"]
     digest = keys.hash_key(key)[:32]
     for _ in range(2):  # another process spent the key's budget
         assert limiter.hit("203.0.113.9", digest).allowed
     limiter._refused.clear()  # which this process does not know
-    with limited.app_context():
-        engine = db.engine
+    engine = engine_of(limited)
     client = limited.test_client()
     with sql_statements(engine) as seen:
         assert_envelope(client.get("/api/v1/me", headers=bearer(key)), 429, "RATE_LIMITED")
     assert len(seen) == 1 and seen[0].startswith("SELECT")  # the overlapped read, no UPDATE
-    assert db.session.scalar(select(ApiKey.last_used_at).where(ApiKey.id == _key_id(key))) is None
+    with app.app_context():
+        last_used = db.session.scalar(select(ApiKey.last_used_at)
+                                      .where(ApiKey.key_hash == keys.hash_key(key)))
+    assert last_used is None
     with sql_statements(engine) as seen:
         for _ in range(5):
             assert client.get("/api/v1/me", headers=bearer(key)).status_code == 429
     assert seen == []
 
 
-def _key_id(clear: str):
-    return db.session.scalar(select(ApiKey.id).where(ApiKey.key_hash == keys.hash_key(clear)))
-
-
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
 def test_the_direct_read_on_postgresql_returns_what_the_session_reads(app, demo, ava, database_url):
-    key = mint_key(demo.acme, ava)
+    key = mint_key(app, demo.acme, ava)
     digest = keys.hash_key(key)
-    db.session.commit()
-    direct = key_auth._lookup_direct(db.engine, digest)
-    via_session = key_auth._lookup_in_session(digest)
-    assert direct is not None and tuple(direct) == tuple(via_session)
-    assert direct.created_at.tzinfo is not None and direct.created_at.utcoffset() == timedelta(0)
-    assert key_auth._lookup_direct(db.engine, keys.hash_key(keys.generate_key())) is None
-    # The connection went back to the pool as the pool's other users expect it.
-    with db.engine.connect() as connection:
-        assert connection.connection.driver_connection.autocommit is False
+    with app.app_context():
+        direct = key_auth._lookup_direct(db.engine, digest)
+        via_session = key_auth._lookup_in_session(digest)
+        assert direct is not None and tuple(direct) == tuple(via_session)
+        assert direct.created_at.utcoffset() == timedelta(0)
+        assert key_auth._lookup_direct(db.engine, keys.hash_key(keys.generate_key())) is None
+        # The connection went back to the pool as the pool's other users expect it.
+        with db.engine.connect() as connection:
+            assert connection.connection.driver_connection.autocommit is False

@@ -11,10 +11,11 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from api_helpers import RedisCommands, assert_envelope, bearer, mint_key
 
 from fvapp.ratelimit import ApiLimiter
 from fvapp.services import keys
+from tests.support.api import assert_envelope, bearer, mint_key
+from tests.support.net import RedisCommands
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.skipif(
@@ -100,7 +101,7 @@ def test_one_redis_command_per_authenticated_request_and_one_more_per_failure(
     try:
         served = app_factory(RATELIMIT_STORAGE_URI=wire.url(),
                              RATELIMIT_KEY_PREFIX=f"fvapp-test-{uuid.uuid4().hex}")
-        client, key = served.test_client(), mint_key(demo.acme, demo.user("ava@acme.test"))
+        client, key = served.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test"))
         assert client.get("/api/v1/me", headers=bearer(key)).status_code == 200
         with wire._lock:
             wire.commands.clear()  # the connection's handshake, the first EVALSHA (or EVAL)
