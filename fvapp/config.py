@@ -117,6 +117,8 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         "TRUSTED_PROXY_HOPS": int(env.get("TRUSTED_PROXY_HOPS", "0")),
         # GET /readyz: how long the database (and Redis) may take to answer before it says 503.
         "READYZ_TIMEOUT": float(env.get("READYZ_TIMEOUT", "2")),
+        # One log line per request (fvapp/request_log.py); "0" turns it off.
+        "LOG_REQUESTS": env.get("LOG_REQUESTS", "1").strip().lower() not in {"0", "false", "no", "off"},
         # GitHub secret-scanning public keys (JSON); unset: POST /api/secret-scanning is a 404.
         "SECRET_SCANNING_KEYS_FILE": env.get("SECRET_SCANNING_KEYS_FILE") or None,
     }
