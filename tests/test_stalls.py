@@ -72,10 +72,26 @@ class StallingProxy(TcpProxy):
                 sock.close()
 
 
-def _timed(call):
+def _timed(call, hung_after: float = 30.0):
+    """call()'s result and how long it took; fails (rather than hangs) if it never returns."""
+    outcome: list = []
+
+    def run():
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # re-raised below, in the test's own thread
+            outcome.append((False, exc))
+
     started = time.monotonic()
-    result = call()
-    return result, time.monotonic() - started
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(hung_after)
+    took = time.monotonic() - started
+    assert outcome, f"no answer after {took:.0f} s: the request hangs"
+    returned, value = outcome[0]
+    if not returned:
+        raise value
+    return value, took
 
 
 def _through(proxy: StallingProxy, url: str) -> str:
@@ -112,7 +128,7 @@ def test_a_database_that_stalls_on_an_open_connection_is_a_503_then_service_resu
     assert api_took < SPEC_BOUND + SLACK and page_took < SPEC_BOUND + SLACK
 
     pg_proxy.flow()
-    (response, recovered) = _timed(lambda: api.get("/me"))
+    response, recovered = _timed(lambda: api.get("/me"))
     assert_envelope(response, 200)  # the stalled connection was discarded; a fresh one answers
     assert person.get("/settings/api-keys").status_code == 200  # still signed in
     print(f"stalled database: first API request after it flows again: 200 in {recovered:.2f} s")
