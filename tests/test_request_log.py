@@ -11,6 +11,7 @@ import pytest
 from api_helpers import bearer, mint_key
 from conftest import Browser
 
+from fvapp.config import from_environment
 from fvapp.request_log import key_prefix
 from fvapp.services import keys
 
@@ -112,3 +113,10 @@ def test_request_logging_can_be_turned_off(app_factory, logged):
     response = quiet.test_client().get("/api/v1/me")
     assert response.status_code == 401 and response.headers["X-Request-Id"]
     assert logged() == []
+
+
+@pytest.mark.parametrize(("value", "on"), [(None, True), ("1", True), ("0", False), ("off", False),
+                                           ("False", False)])
+def test_log_requests_is_read_from_the_environment(value, on):
+    env = {"FVAPP_ENV": "testing"} | ({"LOG_REQUESTS": value} if value is not None else {})
+    assert from_environment(env)["LOG_REQUESTS"] is on
