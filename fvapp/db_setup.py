@@ -112,11 +112,13 @@ class DeadlineConnection(psycopg.Connection):
 
     reply_timeout: float | None = None
 
-    def wait(self, gen, *args, timeout: float | None = None, **kwargs):
+    def wait(self, gen, interval: float | None = None, timeout: float | None = None):
+        if timeout is None:
+            timeout = self.reply_timeout
         try:
-            if timeout is None:
-                timeout = self.reply_timeout
-            return super().wait(gen, *args, timeout=timeout, **kwargs)
+            if interval is None:  # psycopg's own default interval
+                return super().wait(gen, timeout=timeout)
+            return super().wait(gen, interval, timeout)
         except psycopg.errors._WaitTimeout:
             # The protocol state is unknown (a statement may be half sent or half answered):
             # nothing more may go over this connection. finish() closes it, as psycopg itself
