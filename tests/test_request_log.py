@@ -8,12 +8,12 @@ import logging
 import re
 
 import pytest
-from api_helpers import bearer, mint_key
-from conftest import Browser
 
 from fvapp.config import from_environment
 from fvapp.request_log import key_prefix
 from fvapp.services import keys
+from tests.support.api import bearer, mint_key
+from tests.support.browser import Browser
 
 LINE = re.compile(
     r"^(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) request_id=(?P<request_id>[0-9a-f-]{36})"
@@ -42,7 +42,7 @@ def logged(capsys, caplog):
 
 def test_one_line_per_api_request_with_the_key_prefix_never_the_key(app, demo, logged):
     client = app.test_client()
-    key = mint_key(demo.acme, demo.user("ava@acme.test"))
+    key = mint_key(demo.app, demo.acme, demo.user("ava@acme.test"))
     unknown = keys.generate_key()  # well formed, never issued
     logged()
 

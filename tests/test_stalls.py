@@ -10,66 +10,23 @@ machine is shared), the behaviour (status, envelope, Retry-After, recovery) exac
 from __future__ import annotations
 
 import os
-import select
 import threading
 import time
 import uuid
 
 import pytest
 import redis
-from api_helpers import Api, TcpProxy, assert_envelope, mint_key
-from conftest import Browser
 from sqlalchemy.engine import make_url
 
 from fvapp import ratelimit
+from tests.support.api import Api, assert_envelope, mint_key
+from tests.support.browser import Browser
+from tests.support.net import StallingProxy
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 SPEC_BOUND = 5.0  # seconds: the issue's "503 within 5 s"
 SLACK = 3.0  # what a loaded, shared machine may add to it before a test calls it a failure
-
-
-class StallingProxy(TcpProxy):
-    """A TcpProxy whose relays can be paused: stall() stops forwarding bytes in both directions
-    on every connection, open or new (no RST, no FIN: the peers just hear nothing), flow()
-    resumes forwarding what was buffered meanwhile."""
-
-    def __init__(self, target_host: str, target_port: int):
-        super().__init__(target_host, target_port)
-        self.flowing = threading.Event()
-        self.flowing.set()
-
-    def stall(self) -> None:
-        self.flowing.clear()
-        time.sleep(0.1)  # every relay is past its current select() and now waits
-
-    def flow(self) -> None:
-        self.flowing.set()
-
-    def stop(self) -> None:
-        self.flow()  # let paused relays see their sockets close
-        super().stop()
-
-    def _relay(self, client, upstream) -> None:
-        pair = (client, upstream)
-        try:
-            while True:
-                self.flowing.wait()
-                readable, _, _ = select.select(pair, [], [], 0.05)
-                if not self.flowing.is_set():
-                    continue  # stalled while selecting: leave the bytes where they are
-                for source in readable:
-                    chunk = source.recv(65536)
-                    if not chunk:
-                        return
-                    (upstream if source is client else client).sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            with self._lock:
-                self._sockets -= set(pair)
-            for sock in pair:
-                sock.close()
 
 
 def _timed(call, hung_after: float = 30.0):
@@ -111,7 +68,7 @@ def pg_proxy(database_url):
 def test_a_database_that_stalls_on_an_open_connection_is_a_503_then_service_resumes(
         app_factory, app, demo, database_url, pg_proxy):
     stalling = app_factory(SQLALCHEMY_DATABASE_URI=_through(pg_proxy, database_url))  # defaults
-    api = Api(stalling.test_client(), mint_key(demo.acme, demo.user("ava@acme.test")))
+    api = Api(stalling.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test")))
     person = Browser(stalling.test_client())
     assert person.login("ava@acme.test").status_code == 303
     assert_envelope(api.get("/me"), 200)  # the pool holds an open, healthy connection
@@ -186,7 +143,7 @@ def test_a_redis_that_stalls_costs_the_api_and_sign_in_a_bounded_delay_then_is_u
         app_factory, app, demo, redis_proxy, monkeypatch):
     monkeypatch.setattr(ratelimit, "BREAKER_SECONDS", 1.0)  # production: 5 s
     prefix, stalling = _redis_app(app_factory, redis_proxy, LOGIN_LIMIT_PER_EMAIL="3 per minute")
-    api = Api(stalling.test_client(), mint_key(demo.acme, demo.user("ava@acme.test")))
+    api = Api(stalling.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test")))
     assert_envelope(api.get("/me"), 200)
     assert _counted_in_redis(prefix) == 1  # the limiter talks to Redis through the proxy
     _, flowing_took = _timed(lambda: Browser(stalling.test_client()).login("ava@acme.test"))
