@@ -106,6 +106,8 @@ def _html(status: int, message: str | None = None, headers=None):
 def register_error_handlers(app: Flask) -> None:
     from .api import envelope, is_api_request
 
+    app.jinja_env.globals["REQUEST_FAILURES"] = REQUEST_FAILURES  # base.html sends them
+
     def is_api() -> bool:
         return is_api_request(request.path)
 

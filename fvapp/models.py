@@ -26,6 +26,10 @@ API_PLANS = PAID_PLANS | {"internal"}
 ROLES = ("owner", "admin", "member")
 MANAGER_ROLES = frozenset({"owner", "admin"})
 MAX_ACTIVE_KEYS = 10  # per workspace (SPEC §3)
+# Lengths a column holds and a service's rule enforces (the services, and through them the forms,
+# take them from here).
+EMAIL_MAX = 254  # the longest address SMTP can carry (RFC 5321)
+TITLE_MAX = 200  # an initiative's title
 
 
 def utcnow() -> datetime:
@@ -62,7 +66,7 @@ class User(db.Model):
     __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(String(60))
     # Bumped at logout: sessions carry it, so a cookie copied before logout stops working.
@@ -146,7 +150,7 @@ class Initiative(db.Model):
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
-    title: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(TITLE_MAX))
     description: Mapped[str | None] = mapped_column(Text)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

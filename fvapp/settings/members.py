@@ -8,6 +8,7 @@ from wtforms import EmailField, RadioField, SelectField
 from ..services import keys as keys_service
 from ..services import members as members_service
 from ..services import rules
+from ..services.accounts import EMAIL_MAX
 from ..services.errors import DomainError
 from ..web.context import client_ip
 from ..web.htmx import hx, hx_redirect, is_htmx, page_or_fragment
@@ -25,7 +26,8 @@ def _role_choices(actor_role: str):
 
 
 class AddMemberForm(FlaskForm):
-    email = EmailField("Email", render_kw={"placeholder": "name@company.com", "maxlength": 254})
+    email = EmailField("Add a member by email",
+                       render_kw={"placeholder": "name@company.com", "maxlength": EMAIL_MAX})
     role = SelectField("Role", validate_choice=False)
 
 
