@@ -225,10 +225,11 @@ class ApiLimiter:
             keys += [f"{p}:apikey:{key_digest}:{number}", f"{p}:apikey:{key_digest}:{number - 1}"]
         return keys, fail_weight, key_weight
 
-    def _trip(self) -> None:
+    def _trip(self, exc: Exception) -> None:
         """Redis is down, stalled, or refusing: serve, and count in memory for a while."""
         self._down_until = time.monotonic() + BREAKER_SECONDS
-        log.warning("rate-limit storage unavailable; counting in process memory", exc_info=True)
+        log.warning("rate-limit storage unavailable (%s: %s); counting in process memory "
+                    "for %.0f s", type(exc).__name__, exc, BREAKER_SECONDS)
 
     def _start(self, mode: str, ip: str, key_digest: str | None, now: float | None):
         """The script sent (or run in memory): (now, a function returning its result)."""
@@ -245,14 +246,14 @@ class ApiLimiter:
         if self._redis is not None and time.monotonic() >= self._down_until:
             try:
                 connection = self._send(keys, args)
-            except Exception:
-                self._trip()
+            except Exception as exc:
+                self._trip(exc)
             else:
                 def received():
                     try:
                         status, milli, current, previous = self._receive(connection, keys, args)
-                    except Exception:
-                        self._trip()
+                    except Exception as exc:
+                        self._trip(exc)
                         return in_memory()
                     return int(status), int(milli) / 1000, int(current), int(previous)
 

@@ -18,7 +18,7 @@ from functools import lru_cache
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from ..db_setup import immediate_begin
+from ..db_setup import immediate_begin, stalled
 from ..extensions import db
 from ..models import ApiKey, Membership, User, Workspace, utcnow
 from . import keys, rules
@@ -191,8 +191,9 @@ def _lookup_direct(engine, key_hash: str):
     """The statement on a pooled psycopg connection, in autocommit (no BEGIN/ROLLBACK pair around
     one read) and prepared: SQLAlchemy's execution machinery around it cost several times the
     round trip itself. The pool is SQLAlchemy's (checkout pings a connection idle for a while,
-    db_setup); errors come out as SQLAlchemy's (an unavailable database answers 503), and a
-    connection found dead goes to the session path, which invalidates the pool and retries."""
+    db_setup); errors come out as SQLAlchemy's (an unavailable database answers 503); a
+    connection found dead invalidates the pool, and the read goes to the session path, which
+    retries it on a fresh connection (not after a stall: that is a 503 at once)."""
     dbapi = engine.dialect.loaded_dbapi
     sql = _direct_sql(engine.dialect)
     params = (key_hash,)
@@ -206,10 +207,13 @@ def _lookup_direct(engine, key_hash: str):
             connection.autocommit = True
             row = connection.execute(sql, params, prepare=True).fetchone()
         except dbapi.Error as exc:
-            if engine.dialect.is_disconnect(exc, connection, None):
-                pooled.invalidate(exc)
-                return _lookup_in_session(key_hash)
-            raise DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
+            lost = engine.dialect.is_disconnect(exc, connection, None)
+            if lost:  # as SQLAlchemy does: this connection, and the pool's older ones, are done
+                engine.pool._invalidate(pooled, exc)
+                if not stalled(exc):  # a stalled one would wait as long again: 503 now
+                    return _lookup_in_session(key_hash)
+            raise DBAPIError.instance(sql, params, exc, dbapi.Error,
+                                      connection_invalidated=lost) from exc
         finally:
             if not (connection.closed or connection.broken):
                 connection.autocommit = False  # as the pool's other users expect it
@@ -251,7 +255,8 @@ def _lookup_in_session(key_hash: str):
             # A pooled connection found dead (the server restarted since it was last used; no
             # ping, see db_setup): SQLAlchemy has invalidated the pool, so a read retried once
             # gets a fresh connection; the request succeeds as with pool_pre_ping.
-            if attempt == 1 and exc.connection_invalidated:
+            # Not one that stalled (db_setup.stalled): a retry would wait as long again.
+            if attempt == 1 and exc.connection_invalidated and not stalled(exc):
                 continue
             raise
         return row
