@@ -15,6 +15,7 @@ drops its databases.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ from sqlalchemy.engine import make_url
 
 from benchmarks.common import bench_app, migrate_and_seed, percentile, scratch_database
 from fvapp.extensions import db
+from fvapp.request_log import LOGGER
 from fvapp.services import key_auth
 from tests.support.processes import gunicorn
 from tests.support.tracing import PgRoundTrips, engine_of
@@ -211,6 +213,7 @@ def main() -> None:
         key, app = apps[args.big_keys]
 
         engine = engine_of(app)
+        logging.getLogger(LOGGER).disabled = True  # no request log lines in this output
         trips = PgRoundTrips(engine)
         engine.dispose()
         client = app.test_client()
