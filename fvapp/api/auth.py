@@ -16,6 +16,7 @@ from datetime import timedelta
 from flask import current_app, g, request
 from werkzeug.exceptions import TooManyRequests
 
+from .. import usage
 from ..extensions import limiter
 from ..ratelimit import ApiLimiter, Decision
 from ..services import key_auth, keys
@@ -26,6 +27,7 @@ PUBLIC_ENDPOINTS = {"api.openapi"}
 EXTENSION = "fvapp_api_limiter"
 
 limiter.exempt(bp)
+bp.after_request(usage.count_response)  # requests per key per day: in memory, see fvapp/usage.py
 
 
 @bp.record_once
@@ -73,6 +75,8 @@ def authenticate():
             authorization,
             touch_every=timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]),
             key_hash=key_hash,
+            ip=request.remote_addr,  # the client's, as ProxyFix (TRUSTED_PROXY_HOPS) decides
+            user_agent=request.headers.get("User-Agent"),
         )
     except KeyRejected as rejected:
         g.api_rate = None
