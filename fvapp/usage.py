@@ -71,7 +71,7 @@ class Aggregator:
         self._day_second, self._day = -1, today()
         self._pid: int | None = None  # the process whose flusher thread is running
         self._wake = threading.Event()
-        self._last_prune = 0.0
+        self._last_prune: float | None = None  # monotonic time of this process's last prune
         self.dropped = 0  # counts refused because MAX_PENDING was reached (logged at flush)
 
     # -- per request ---------------------------------------------------------------------
@@ -101,6 +101,11 @@ class Aggregator:
             self._wake = threading.Event()
         threading.Thread(target=self._run, name="fvapp-usage-flush", daemon=True).start()
         atexit.register(self.flush_quietly)
+
+    def stop(self) -> None:
+        """End this process's flusher thread (tests); what is pending stays for flush()."""
+        self._wake.set()
+        atexit.unregister(self.flush_quietly)
 
     def _run(self) -> None:
         while not self._wake.wait(self.interval):
@@ -132,7 +137,8 @@ class Aggregator:
     def flush(self) -> int:
         """Write what was counted since the last flush; returns the rows upserted."""
         counts = self.take()
-        if not counts and time.monotonic() - self._last_prune < PRUNE_EVERY:
+        prune = self._last_prune is None or time.monotonic() - self._last_prune >= PRUNE_EVERY
+        if not counts and not prune:
             return 0
         with self.app.app_context():
             try:
@@ -140,7 +146,7 @@ class Aggregator:
             except SQLAlchemyError:
                 self.put_back(counts)
                 raise
-            if time.monotonic() - self._last_prune >= PRUNE_EVERY:
+            if prune:
                 self._last_prune = time.monotonic()
                 with db.engine.begin() as connection:
                     connection.execute(delete(KeyUsageDaily).where(

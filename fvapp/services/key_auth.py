@@ -187,7 +187,8 @@ IP_MAX = 45  # the longest textual IPv6 address
 def origin(ip: str | None, user_agent: str | None) -> dict:
     """The last_used_ip/_user_agent values for a use: printable text only, cut to the column
     sizes (an agent longer than AGENT_MAX ends in "…")."""
-    agent = " ".join("".join(c for c in (user_agent or "") if c.isprintable()).split())
+    text = "".join(c if c.isprintable() or c.isspace() else "" for c in user_agent or "")
+    agent = " ".join(text.split())  # tabs and runs of spaces: one space
     if len(agent) > AGENT_MAX:
         agent = agent[: AGENT_MAX - 1] + "…"
     return {"last_used_ip": (ip or "")[:IP_MAX] or None, "last_used_user_agent": agent or None}

@@ -14,7 +14,7 @@ from wtforms import HiddenField, StringField
 
 from ..api import PREFIX as API_PREFIX
 from ..models import utcnow
-from ..services import keys, leaks, workspaces
+from ..services import key_usage, keys, leaks, workspaces
 from ..services.errors import DomainError, Forbidden, NotFound
 from ..web import client_ip, hx, is_htmx, page_or_fragment
 from . import bp, dialog_or_page, gate
@@ -55,8 +55,13 @@ def _section(ctx, status=200, notice=None):
 
 def _section_context(ctx, notice=None) -> dict:
     active = keys.count_active(ctx.workspace.id)
+    listed = keys.list_keys(ctx.workspace.id)
+    usage = key_usage.for_keys(key.id for key in listed)  # one query for every row
     return {
-        "keys": keys.list_keys(ctx.workspace.id),
+        "keys": listed,
+        "usage": usage,
+        "spark_bars": {key_id: key_usage.bars(u, 23, 4, ("ok", "refused"))
+                       for key_id, u in usage.items()},
         "active_count": active,
         "max_keys": keys.MAX_ACTIVE_KEYS,
         "at_cap": keys.cap_reached(active),
@@ -166,4 +171,7 @@ def api_keys_alert_dismiss(alert_id):
 def api_keys_detail(key_id):
     """The key's detail (SPEC §9): a dialog with htmx, a page without JavaScript."""
     ctx = gate(_allowed)
-    return dialog_or_page("settings/_key_detail_dialog.html", key=_key_or_404(ctx, key_id))
+    key = _key_or_404(ctx, key_id)
+    usage = key_usage.for_key(key.id)
+    return dialog_or_page("settings/_key_detail_dialog.html", key=key, usage=usage,
+                          bars=key_usage.bars(usage, 120, 8))
