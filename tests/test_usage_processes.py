@@ -42,16 +42,18 @@ def _detail_today(server, demo, key_id) -> int:
     return int(re.search(r"data-usage-today>([\d,]+)<", page).group(1).replace(",", ""))
 
 
+def _n_requests_from_both_workers(server, clear: str) -> None:
+    answers = server.burst("/api/v1/me", N, bearer(clear))
+    assert [r.status_code for r in answers] == [200] * N
+    assert len(set(server.pids())) == 2  # both workers counted some
+
+
 def test_n_requests_across_two_workers_are_n_after_the_flush_interval(
         database_url, demo, tmp_path):
-    ava = demo.user("ava@acme.test")
-    created = keys.create_key(demo.acme.id, ava.id, "Usage across workers")
+    created = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "Across workers")
     with gunicorn(database_url, tmp_path, USAGE_FLUSH_IN_BACKGROUND="1",
                   USAGE_FLUSH_INTERVAL="0.5") as server:
-        answers = server.burst("/api/v1/me", N, bearer(created.clear))
-        assert [r.status_code for r in answers] == [200] * N
-        assert len(set(server.pids())) == 2  # both workers counted some
-
+        _n_requests_from_both_workers(server, created.clear)
         deadline = time.monotonic() + 30
         while _today_total(created.key.id) < N and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -61,12 +63,9 @@ def test_n_requests_across_two_workers_are_n_after_the_flush_interval(
 
 
 def test_a_graceful_stop_flushes_what_each_worker_still_holds(database_url, demo, tmp_path):
-    ava = demo.user("ava@acme.test")
-    created = keys.create_key(demo.acme.id, ava.id, "Usage at exit")
+    created = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "Usage at exit")
     with gunicorn(database_url, tmp_path, USAGE_FLUSH_IN_BACKGROUND="1",
                   USAGE_FLUSH_INTERVAL="3600") as server:
-        answers = server.burst("/api/v1/me", N, bearer(created.clear))
-        assert [r.status_code for r in answers] == [200] * N
-        assert len(set(server.pids())) == 2
+        _n_requests_from_both_workers(server, created.clear)
         assert _today_total(created.key.id) == 0  # an hour's interval: nothing written yet
     assert _today_total(created.key.id) == N  # the workers' exit wrote it
