@@ -22,6 +22,7 @@ from fvapp import usage
 from fvapp.services import keys
 
 from .conftest import DESKTOP, PHONE, SCREENSHOTS, login, screenshot
+from .test_axe_browser import audit
 
 LEAK_URL = "https://github.com/octo/repo/blob/abc/config.py"
 IDENTIFIER = "e2e-k1"
@@ -103,6 +104,8 @@ def test_owner_sees_detail_then_a_leak_report_revokes_and_alerts(
     expect(row).to_contain_text("Requests in the last 30 days: 4")
     expect(page.get_by_role("alert")).to_have_count(0)
     screenshot(page, f"leaks-row-active-{shot}")
+    found: list[str] = []
+    audit(page, "keys with origin and sparkline", found)
     row.screenshot(path=str(SCREENSHOTS / f"leaks-row-only-active-{shot}.png"))  # close up
 
     # The row's name opens the detail as a dialog; Close gives focus back to the link.
@@ -123,6 +126,8 @@ def test_owner_sees_detail_then_a_leak_report_revokes_and_alerts(
     expect(table.get_by_role("row")).to_have_count(2)  # the header and today
     expect(table.get_by_role("row").nth(1)).to_contain_text("3")
     assert created.clear not in page.content()
+    audit(page, "key detail with usage chart", found)
+    assert found == [], "\n".join(found)
     screenshot(page, f"leaks-detail-active-{shot}", full_page=False)
     page.keyboard.press("Escape")
     expect(detail).to_have_count(0)
