@@ -137,12 +137,13 @@ def test_a_revoked_key_still_tried_counts_as_errors_and_unknown_keys_not_at_all(
 
 
 def test_mcp_requests_count_for_their_key(app, demo, ava):
+    from test_mcp import live, post_initialize  # the MCP tests' live server and first call
+
     key = mint_key(demo.acme, ava)
-    response = app.test_client().post(
-        "/api/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-        headers={**bearer(key), "Accept": "application/json, text/event-stream"})
+    with live(app) as base:
+        assert post_initialize(base, bearer(key)).status_code == 200
     usage.flush(app)
-    assert sum(_usage_rows()[(_row(key).id, usage.today())]) == 1, response.status_code
+    assert _usage_rows()[(_row(key).id, usage.today())] == (1, 0, 0, 0)
 
 
 def test_a_failed_flush_keeps_its_counts_for_the_next(app, demo, ava, monkeypatch):
