@@ -33,7 +33,7 @@ from flask import Flask, current_app, g, request
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .extensions import db
 from .models import ApiKey, KeyUsageDaily
@@ -142,7 +142,10 @@ class Aggregator:
             return 0
         with self.app.app_context():
             try:
-                written = _write(counts) if counts else 0
+                try:
+                    written = _write(counts) if counts else 0
+                except IntegrityError:  # a key deleted since it was counted (its workspace was)
+                    written = _write(counts, verify=True)
             except SQLAlchemyError:
                 self.put_back(counts)
                 raise
@@ -154,18 +157,22 @@ class Aggregator:
             return written
 
 
-def _write(counts: dict) -> int:
+def _write(counts: dict, verify: bool = False) -> int:
     """One additive upsert per ROWS_PER_STATEMENT rows (one statement for any usual batch), after
-    one SELECT resolving key hashes to ids when some requests were only known by their hash."""
+    one SELECT resolving key hashes to ids when some requests were only known by their hash.
+    `verify`: also drop the counts of key ids that no longer exist (after an IntegrityError)."""
     hashes = {key for key, _ in counts if isinstance(key, str)}
     with db.engine.begin() as connection:
-        ids = {}
+        ids: dict = {}
         if hashes:
             ids = dict(connection.execute(
                 select(ApiKey.key_hash, ApiKey.id).where(ApiKey.key_hash.in_(hashes))).all())
+        wanted = {key for key, _ in counts if not isinstance(key, str)}
+        if verify:  # only the ids that still exist
+            wanted = set(connection.scalars(select(ApiKey.id).where(ApiKey.id.in_(wanted))))
         rows: dict[tuple[uuid.UUID, date], list[int]] = {}
         for (key, day), values in counts.items():
-            key_id = ids.get(key) if isinstance(key, str) else key
+            key_id = ids.get(key) if isinstance(key, str) else key if key in wanted else None
             if key_id is None:
                 continue  # a well-formed key nobody has: not counted
             merged = rows.setdefault((key_id, day), [0, 0, 0, 0])

@@ -165,6 +165,19 @@ def test_a_failed_flush_keeps_its_counts_for_the_next(app, demo, ava, monkeypatc
     assert _usage_rows()[(_row(key).id, usage.today())] == (4, 0, 0, 0)
 
 
+def test_counts_of_a_key_deleted_before_the_flush_do_not_block_the_others(app, demo, ava):
+    gone, kept = mint_key(demo.acme, ava, "Gone"), mint_key(demo.acme, ava, "Kept")
+    client = app.test_client()
+    for clear in (gone, kept):
+        assert client.get("/api/v1/me", headers=bearer(clear)).status_code == 200
+    kept_id = _row(kept).id
+    db.session.delete(_row(gone))  # as when its workspace is deleted (ON DELETE CASCADE)
+    db.session.commit()
+    assert usage.flush(app) == 1
+    assert _usage_rows() == {(kept_id, usage.today()): (1, 0, 0, 0)}
+    assert usage.flush(app) == 0  # nothing was put back to fail again
+
+
 def test_days_older_than_90_are_pruned(app, demo, ava):
     key_id = _row(mint_key(demo.acme, ava)).id
     today = usage.today()
