@@ -271,3 +271,25 @@ def test_bars_stack_without_gaps_and_scale_to_the_busiest_day():
     assert [s.kind for s in stacked] == ["ok", "denied", "limited", "errors"]
     assert sum(s.height for s in stacked) == 100 and stacked[-1].y == 0
     assert all(a.y == b.y + b.height for a, b in zip(stacked, stacked[1:], strict=False))
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"USAGE_FLUSH_INTERVAL": "soon"}, "USAGE_FLUSH_INTERVAL must be a number of seconds"),
+    ({"USAGE_FLUSH_INTERVAL": "0"}, "above 0"),
+    ({"USAGE_FLUSH_IN_BACKGROUND": "maybe"}, "must be 1 or 0"),
+])
+def test_bad_usage_settings_are_clear_config_errors(env, message):
+    from fvapp.config import ConfigError, from_environment
+
+    with pytest.raises(ConfigError, match=message):
+        from_environment({"FVAPP_ENV": "testing", **env})
+
+
+def test_usage_settings_defaults():
+    from fvapp.config import from_environment
+
+    assert from_environment({"FVAPP_ENV": "development"})["USAGE_FLUSH_IN_BACKGROUND"] is True
+    testing = from_environment({"FVAPP_ENV": "testing", "USAGE_FLUSH_INTERVAL": "0.5"})
+    assert (testing["USAGE_FLUSH_INTERVAL"], testing["USAGE_FLUSH_IN_BACKGROUND"]) == (0.5, False)
+    assert from_environment({"FVAPP_ENV": "testing", "USAGE_FLUSH_IN_BACKGROUND": "1"})[
+        "USAGE_FLUSH_IN_BACKGROUND"] is True

@@ -5,7 +5,8 @@ round trip that reads the caller IP's failed-authentication budget and counts th
 against the key's limit, keyed by the key's SHA-256 so it runs before any database work), then
 the key (one indexed query), then its plan. A plan refusal (403) therefore counts against the
 key's limit; a 401 also counts against the address's failure budget (one more call, on failures
-only). The browser session plays no part: under /api/ it is not even opened (SessionInterface),
+only). After the view, the answer is counted for its key in process memory (fvapp/usage.py: no
+database or Redis work). The browser session plays no part: under /api/ it is not even opened (SessionInterface),
 and Flask-Limiter (kept for the login pages) is exempted here.
 """
 
