@@ -15,7 +15,7 @@ from sqlalchemy import select
 from fvapp import usage
 from fvapp.extensions import db
 from fvapp.models import ApiKey, KeyUsageDaily, utcnow
-from fvapp.services import key_auth, key_usage, keys, workspaces
+from fvapp.services import key_auth, key_usage, keys, plans
 
 AGENT = "nightly-export/2.3 (+https://acme.test/bots)"
 
@@ -102,7 +102,7 @@ def test_requests_are_counted_in_memory_and_flushed_as_one_upsert(app_factory, a
     assert api.post("/initiatives", json={"title": ""}).status_code in (400, 422)  # errors
     assert api.get("/me").status_code == 200
     assert api.get("/me").status_code == 429  # the 9th in the minute: limited
-    workspaces.set_plan(demo.acme.id, "free", ava.id)
+    plans.set_plan(demo.acme.id, "free", ava.id)
     assert api_other.get("/me").status_code == 403  # denied, before the key became a principal
     assert _usage_rows() == {}  # nothing written yet
 
