@@ -35,4 +35,4 @@ clean:
 # fvapp's GET /api/v1/me against a minimal Flask + psycopg reference, side by side, on the local
 # PostgreSQL and Redis (BENCH_ARGS="--big-keys 100000" for a quicker run). See README "Performance".
 bench: $(STAMP)
-	$(BIN)/python benchmarks/compare.py $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.compare $(BENCH_ARGS)

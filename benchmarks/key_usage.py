@@ -5,7 +5,7 @@ with 2 workers drives N requests with one key over S seconds, and every worker c
 UPDATE/INSERT statements it runs (SQLAlchemy events, written out at the worker's exit, after
 its last usage flush). Ends with the usage row: today's total must be exactly N.
 
-    .venv/bin/python benchmarks/key_usage.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\
+    .venv/bin/python -m benchmarks.key_usage --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\
         --redis-url redis://127.0.0.1:6379/0 --requests 2000 --seconds 60
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import threading
 import time
@@ -25,22 +24,19 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
-
-from api_auth import scratch_database  # noqa: E402
-from api_helpers import PgRoundTrips, sql_statements  # noqa: E402
-from compare import gunicorn, load, make_app  # noqa: E402
-
-from fvapp.extensions import db  # noqa: E402
-from fvapp.models import utcnow  # noqa: E402
-from fvapp.services import key_usage, keys  # noqa: E402
+from benchmarks.common import bench_app, migrate_and_seed, scratch_database
+from fvapp.extensions import db
+from fvapp.models import utcnow
+from fvapp.services import key_usage, keys
+from tests.support.processes import READY, gunicorn
+from tests.support.tracing import PgRoundTrips, sql_statements
 
 HOOKS = '''
 import atexit, json, os
 from collections import Counter
 
 def post_worker_init(worker):
+    worker.log.info("%s %s", READY, worker.pid)  # what tests.support.processes waits for
     from sqlalchemy import event
     from fvapp.extensions import db
     seen = Counter()
@@ -75,7 +71,7 @@ def per_request(app, clear: str, url: str, n: int, stale: bool) -> tuple[Counter
                 with other.begin() as conn:
                     conn.execute(sa.text("UPDATE api_keys SET last_used_at = :t WHERE key_hash = :h"),
                                  {"t": utcnow() - timedelta(minutes=2), "h": keys.hash_key(clear)})
-            with sql_statements() as seen:
+            with sql_statements(db.engine) as seen:
                 assert client.get("/api/v1/me", headers=headers).status_code == 200
             statements.update(s.split(None, 1)[0] for s in seen)
         rounds = trips.counts() - before
@@ -94,28 +90,30 @@ def main() -> None:
     args = parser.parse_args()
     url, drop = scratch_database(args.database_url)
     try:
-        clear, loaded = load(url, 0)
+        loaded = bench_app(url)
+        clear = migrate_and_seed(loaded).clear
         n = args.per_request
         for stale in (False, True):  # a new app each: the trace starts with its connections
-            statements, rounds = per_request(make_app(url, args.redis_url), clear, url, n, stale)
+            statements, rounds = per_request(bench_app(url, args.redis_url), clear, url, n, stale)
             print(f"last_used_at {'stale' if stale else 'fresh'}: "
                   f"{sum(statements.values()) / n:.2f} SQL statements/request {dict(statements)}, "
                   f"{sum(rounds.values()) / n:.2f} PostgreSQL round trips/request {dict(rounds)}")
 
         counts_dir = Path(tempfile.mkdtemp(prefix="fvapp-bench-counts-"))
         hooks = counts_dir / "hooks.py"
-        hooks.write_text(HOOKS)
+        hooks.write_text(HOOKS.replace("READY", repr(READY)))
         env = {"FVAPP_ENV": "production", "SECRET_KEY": "bench-" + uuid.uuid4().hex,
                "DATABASE_URL": url, "REDIS_URL": args.redis_url,
                "RATELIMIT_KEY_PREFIX": f"fvapp-bench-{uuid.uuid4().hex[:8]}",
-               "API_RATE_LIMIT": "100000000 per minute", "BENCH_COUNTS": str(counts_dir),
-               "GUNICORN_CMD_ARGS": f"--config {hooks}"}
+               "API_RATE_LIMIT": "100000000 per minute", "BENCH_COUNTS": str(counts_dir)}
         with loaded.app_context():  # stale, so the run's first request writes it, as in life
             key_id = db.session.execute(
                 sa.text("UPDATE api_keys SET last_used_at = :t WHERE key_hash = :h RETURNING id"),
                 {"t": utcnow() - timedelta(minutes=2), "h": keys.hash_key(clear)}).scalar_one()
             db.session.commit()
-        with gunicorn("wsgi:app", env) as server:
+        # the last --config wins: these hooks also log READY, as the helper's own would
+        with gunicorn("wsgi:app", env, counts_dir, "--config", str(hooks),
+                      ready_path="/api/v1/openapi.json") as server:
             answered = Counter()
             lock = threading.Lock()
             gap = args.seconds / args.requests * 4  # 4 clients, evenly paced

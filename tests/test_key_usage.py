@@ -1,5 +1,8 @@
 """Knowing a key's use (SPEC §9): where it was last used from, and its requests per UTC day,
-counted in memory (no database write per request) and flushed as one additive upsert."""
+counted in memory (no database write per request) and flushed as one additive upsert.
+
+Tests send requests holding no app context (tests/conftest.py); they read and seed the
+database in `with app.app_context():` blocks of their own."""
 
 from __future__ import annotations
 
@@ -9,15 +12,17 @@ import time
 from datetime import timedelta
 
 import pytest
-from api_helpers import Api, bearer, mint_key, sql_statements
 from sqlalchemy import select
 
 from fvapp import usage
 from fvapp.extensions import db
 from fvapp.models import ApiKey, KeyUsageDaily, utcnow
 from fvapp.services import key_auth, key_usage, keys, plans
+from tests.support.api import Api, bearer, mint_key
+from tests.support.tracing import engine_of, sql_statements
 
 AGENT = "nightly-export/2.3 (+https://acme.test/bots)"
+MISSING = "/initiatives/00000000-0000-4000-8000-000000000000"  # a routed 404
 
 
 @pytest.fixture
@@ -25,46 +30,57 @@ def ava(demo):
     return demo.user("ava@acme.test")
 
 
-def _row(clear: str) -> ApiKey:
-    db.session.commit()  # a new transaction: see what other connections wrote
-    return db.session.scalar(select(ApiKey).where(ApiKey.key_hash == keys.hash_key(clear)))
+def _row(app, clear: str) -> ApiKey:
+    """The key's row as it is now (detached: its columns are loaded)."""
+    with app.app_context():
+        return db.session.scalar(select(ApiKey).where(ApiKey.key_hash == keys.hash_key(clear)))
 
 
-def _usage_rows() -> dict:
-    db.session.commit()  # a new transaction: see what other connections wrote
-    return {(r.key_id, r.day): (r.ok, r.denied, r.limited, r.errors)
-            for r in db.session.scalars(select(KeyUsageDaily))}
+def _usage_rows(app) -> dict:
+    with app.app_context():
+        return {(r.key_id, r.day): (r.ok, r.denied, r.limited, r.errors)
+                for r in db.session.scalars(select(KeyUsageDaily))}
+
+
+def _seed(app, key_id, **days):
+    """Usage rows as earlier flushes left them: d<age>=(ok, denied, limited, errors)."""
+    today = usage.today()
+    with app.app_context():
+        for age, (ok, denied, limited, errors) in days.items():
+            db.session.add(KeyUsageDaily(key_id=key_id, day=today - timedelta(days=int(age[1:])),
+                                         ok=ok, denied=denied, limited=limited, errors=errors))
+        db.session.commit()
 
 
 # -- last used, with origin ----------------------------------------------------------------
 
 
 def test_ip_and_agent_are_written_by_the_one_last_used_update(app, demo, ava):
-    key = mint_key(demo.acme, ava)
-    client = app.test_client()
-    headers = {**bearer(key), "User-Agent": AGENT}
-    with sql_statements() as seen:
-        assert client.get("/api/v1/me", headers=headers,
+    key = mint_key(app, demo.acme, ava)
+    client, engine = app.test_client(), engine_of(app)
+    with sql_statements(engine) as seen:
+        assert client.get("/api/v1/me", headers={**bearer(key), "User-Agent": AGENT},
                           environ_base={"REMOTE_ADDR": "203.0.113.7"}).status_code == 200
     updates = [s for s in seen if s.startswith("UPDATE")]
     assert len(updates) == 1 and len(seen) == 2, seen  # the lookup and the one UPDATE
     assert "last_used_ip" in updates[0] and "last_used_user_agent" in updates[0]
-    row = _row(key)
+    row = _row(app, key)
     assert (row.last_used_ip, row.last_used_user_agent) == ("203.0.113.7", AGENT)
 
     # Fresh: another address within the minute writes nothing (one statement, as before)
-    with sql_statements() as seen:
-        client.get("/api/v1/me", headers={**bearer(key), "User-Agent": "other"},
-                   environ_base={"REMOTE_ADDR": "198.51.100.1"})
+    other = {"headers": {**bearer(key), "User-Agent": "other"},
+             "environ_base": {"REMOTE_ADDR": "198.51.100.1"}}
+    with sql_statements(engine) as seen:
+        client.get("/api/v1/me", **other)
     assert len(seen) == 1
-    assert _row(key).last_used_ip == "203.0.113.7"
+    assert _row(app, key).last_used_ip == "203.0.113.7"
 
     # Stale: the next use records its own origin
-    row.last_used_at = utcnow() - timedelta(seconds=61)
-    db.session.commit()
-    client.get("/api/v1/me", headers={**bearer(key), "User-Agent": "other"},
-               environ_base={"REMOTE_ADDR": "198.51.100.1"})
-    row = _row(key)
+    with app.app_context():
+        db.session.get(ApiKey, row.id).last_used_at = utcnow() - timedelta(seconds=61)
+        db.session.commit()
+    client.get("/api/v1/me", **other)
+    row = _row(app, key)
     assert (row.last_used_ip, row.last_used_user_agent) == ("198.51.100.1", "other")
 
 
@@ -78,10 +94,10 @@ def test_a_long_or_odd_user_agent_is_kept_printable_and_cut_to_200():
 
 def test_origin_behind_a_trusted_proxy_is_the_forwarded_client(app_factory, app, demo, ava):
     proxied = app_factory(TRUSTED_PROXY_HOPS=1)
-    key = mint_key(demo.acme, ava)
+    key = mint_key(app, demo.acme, ava)
     proxied.test_client().get("/api/v1/me", headers={**bearer(key),
                                                      "X-Forwarded-For": "192.0.2.44"})
-    assert _row(key).last_used_ip == "192.0.2.44"
+    assert _row(app, key).last_used_ip == "192.0.2.44"
 
 
 # -- usage per key per day -----------------------------------------------------------------
@@ -89,30 +105,30 @@ def test_origin_behind_a_trusted_proxy_is_the_forwarded_client(app_factory, app,
 
 def test_requests_are_counted_in_memory_and_flushed_as_one_upsert(app_factory, app, demo, ava):
     limited = app_factory(API_RATE_LIMIT="8 per minute")
-    key, other = mint_key(demo.acme, ava), mint_key(demo.acme, ava, "Other")
+    key, other = mint_key(app, demo.acme, ava), mint_key(app, demo.acme, ava, "Other")
     api, api_other = Api(limited.test_client(), key), Api(limited.test_client(), other)
-    with limited.app_context():
-        engine = db.engine
+    engine = engine_of(limited)
     api.get("/me")  # writes last_used_at
     with sql_statements(engine) as seen:
         for _ in range(4):
             assert api.get("/me").status_code == 200
     assert len(seen) == 4  # counting costs no statement: one lookup per request
-    assert api.get("/initiatives/00000000-0000-4000-8000-000000000000").status_code == 404  # errors
+    assert api.get(MISSING).status_code == 404  # errors
     assert api.post("/initiatives", json={"title": ""}).status_code in (400, 422)  # errors
     assert api.get("/me").status_code == 200
     assert api.get("/me").status_code == 429  # the 9th in the minute: limited
-    plans.set_plan(demo.acme.id, "free", ava.id)
+    with app.app_context():
+        plans.set_plan(demo.acme.id, "free", ava.id)
     assert api_other.get("/me").status_code == 403  # denied, before the key became a principal
-    assert _usage_rows() == {}  # nothing written yet
+    assert _usage_rows(app) == {}  # nothing written yet
 
     with sql_statements(engine) as seen:
         assert usage.flush(limited) == 2
     writes = [s for s in seen if s.startswith("INSERT")]
     assert len(writes) == 1 and "ON CONFLICT" in writes[0], seen
     today = usage.today()
-    ids = {_row(key).id: "key", _row(other).id: "other"}
-    assert {(ids[k], d): v for (k, d), v in _usage_rows().items()} == {
+    ids = {_row(app, key).id: "key", _row(app, other).id: "other"}
+    assert {(ids[k], d): v for (k, d), v in _usage_rows(app).items()} == {
         ("key", today): (6, 0, 1, 2),
         ("other", today): (0, 1, 0, 0),
     }
@@ -120,34 +136,37 @@ def test_requests_are_counted_in_memory_and_flushed_as_one_upsert(app_factory, a
     # Additive: the next flush adds to the day's row, it does not replace it
     assert api_other.get("/me").status_code == 403
     assert usage.flush(limited) == 1
-    assert _usage_rows()[(_row(other).id, today)] == (0, 2, 0, 0)
+    assert _usage_rows(app)[(_row(app, other).id, today)] == (0, 2, 0, 0)
     assert usage.flush(limited) == 0  # nothing new: no statement at all
 
 
 def test_a_revoked_key_still_tried_counts_as_errors_and_unknown_keys_not_at_all(app, demo, ava):
-    created = keys.create_key(demo.acme.id, ava.id, "Leaky")
-    keys.revoke_key(demo.acme.id, created.key.id, ava.id)
+    with app.app_context():
+        created = keys.create_key(demo.acme.id, ava.id, "Leaky")
+        keys.revoke_key(demo.acme.id, created.key.id, ava.id)
+        key_id = created.key.id
     client = app.test_client()
     assert client.get("/api/v1/me", headers=bearer(created.clear)).status_code == 401
     assert client.get("/api/v1/me", headers=bearer(keys.generate_key())).status_code == 401
     assert client.get("/api/v1/me", headers=bearer("not-a-key")).status_code == 401
     assert client.get("/api/v1/me").status_code == 401
     usage.flush(app)
-    assert _usage_rows() == {(created.key.id, usage.today()): (0, 0, 0, 1)}
+    assert _usage_rows(app) == {(key_id, usage.today()): (0, 0, 0, 1)}
 
 
 def test_mcp_requests_count_for_their_key(app, demo, ava):
-    from test_mcp import live, post_initialize  # the MCP tests' live server and first call
+    from tests.e2e.conftest import serve
+    from tests.test_mcp import post_initialize  # the MCP tests' first call
 
-    key = mint_key(demo.acme, ava)
-    with live(app) as base:
+    key = mint_key(app, demo.acme, ava)
+    with serve(app) as base:
         assert post_initialize(base, bearer(key)).status_code == 200
     usage.flush(app)
-    assert _usage_rows()[(_row(key).id, usage.today())] == (1, 0, 0, 0)
+    assert _usage_rows(app)[(_row(app, key).id, usage.today())] == (1, 0, 0, 0)
 
 
 def test_a_failed_flush_keeps_its_counts_for_the_next(app, demo, ava, monkeypatch):
-    key = mint_key(demo.acme, ava)
+    key = mint_key(app, demo.acme, ava)
     api = Api(app.test_client(), key)
     for _ in range(3):
         api.get("/me")
@@ -162,45 +181,44 @@ def test_a_failed_flush_keeps_its_counts_for_the_next(app, demo, ava, monkeypatc
     monkeypatch.undo()
     api.get("/me")
     usage.flush(app)
-    assert _usage_rows()[(_row(key).id, usage.today())] == (4, 0, 0, 0)
+    assert _usage_rows(app)[(_row(app, key).id, usage.today())] == (4, 0, 0, 0)
 
 
 def test_counts_of_a_key_deleted_before_the_flush_do_not_block_the_others(app, demo, ava):
-    gone, kept = mint_key(demo.acme, ava, "Gone"), mint_key(demo.acme, ava, "Kept")
+    gone, kept = mint_key(app, demo.acme, ava, "Gone"), mint_key(app, demo.acme, ava, "Kept")
     client = app.test_client()
     for clear in (gone, kept):
         assert client.get("/api/v1/me", headers=bearer(clear)).status_code == 200
-    kept_id = _row(kept).id
-    db.session.delete(_row(gone))  # as when its workspace is deleted (ON DELETE CASCADE)
-    db.session.commit()
+    kept_id = _row(app, kept).id
+    with app.app_context():  # as when its workspace is deleted (ON DELETE CASCADE)
+        db.session.delete(db.session.get(ApiKey, _row(app, gone).id))
+        db.session.commit()
     assert usage.flush(app) == 1
-    assert _usage_rows() == {(kept_id, usage.today()): (1, 0, 0, 0)}
+    assert _usage_rows(app) == {(kept_id, usage.today()): (1, 0, 0, 0)}
     assert usage.flush(app) == 0  # nothing was put back to fail again
 
 
 def test_days_older_than_90_are_pruned(app, demo, ava):
-    key_id = _row(mint_key(demo.acme, ava)).id
-    today = usage.today()
-    for age in (0, 89, 90, 200):
-        db.session.add(KeyUsageDaily(key_id=key_id, day=today - timedelta(days=age), ok=age + 1,
-                                     denied=0, limited=0, errors=0))
-    db.session.commit()
+    key_id = _row(app, mint_key(app, demo.acme, ava)).id
+    _seed(app, key_id, d0=(1, 0, 0, 0), d89=(90, 0, 0, 0), d90=(91, 0, 0, 0), d200=(201, 0, 0, 0))
     usage.flush(app)  # the first flush of a process prunes
-    assert sorted(d for _, d in _usage_rows()) == [today - timedelta(days=89), today]
-    shown = key_usage.for_key(key_id)
+    today = usage.today()
+    assert sorted(d for _, d in _usage_rows(app)) == [today - timedelta(days=89), today]
+    with app.app_context():
+        shown = key_usage.for_key(key_id)
     assert len(shown.days) == 90 and shown.total == 1 + 90 and shown.today.ok == 1
 
 
 def test_the_background_flusher_writes_within_the_interval(app_factory, app, demo, ava):
     background = app_factory(USAGE_FLUSH_IN_BACKGROUND=True, USAGE_FLUSH_INTERVAL=0.2)
-    key = mint_key(demo.acme, ava)
+    key = mint_key(app, demo.acme, ava)
     Api(background.test_client(), key).get("/me")
     aggregator = usage.aggregator(background)
     try:
         deadline = time.monotonic() + 20
-        while not _usage_rows() and time.monotonic() < deadline:
+        while not _usage_rows(app) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _usage_rows() == {(_row(key).id, usage.today()): (1, 0, 0, 0)}
+        assert _usage_rows(app) == {(_row(app, key).id, usage.today()): (1, 0, 0, 0)}
         assert any(t.name == "fvapp-usage-flush" for t in threading.enumerate())
     finally:
         aggregator.stop()
@@ -209,21 +227,13 @@ def test_the_background_flusher_writes_within_the_interval(app_factory, app, dem
 # -- shown on the page ---------------------------------------------------------------------
 
 
-def _seed(key_id, **days):
-    db.session.commit()  # end any read snapshot older than a flush (SQLite WAL: busy otherwise)
-    today = usage.today()
-    for age, (ok, denied, limited, errors) in days.items():
-        db.session.add(KeyUsageDaily(key_id=key_id, day=today - timedelta(days=int(age[1:])),
-                                     ok=ok, denied=denied, limited=limited, errors=errors))
-    db.session.commit()
-
-
-def test_each_row_has_a_sparkline_from_one_query_for_all_keys(demo, ava, browser):
-    made = [keys.create_key(demo.acme.id, ava.id, f"Key {n}").key for n in range(4)]
-    _seed(made[0].id, d0=(5, 1, 0, 0), d3=(10, 0, 0, 0), d40=(99, 0, 0, 0))
-    _seed(made[1].id, d1=(2, 0, 0, 0))
+def test_each_row_has_a_sparkline_from_one_query_for_all_keys(app, demo, ava, browser):
+    with app.app_context():
+        made = [keys.create_key(demo.acme.id, ava.id, f"Key {n}").key.id for n in range(4)]
+    _seed(app, made[0], d0=(5, 1, 0, 0), d3=(10, 0, 0, 0), d40=(99, 0, 0, 0))
+    _seed(app, made[1], d1=(2, 0, 0, 0))
     browser.login("ava@acme.test")
-    with sql_statements() as seen:
+    with sql_statements(engine_of(app)) as seen:
         page = browser.get("/settings/api-keys")
     assert page.status_code == 200
     assert len([s for s in seen if "key_usage_daily" in s]) == 1, seen
@@ -235,15 +245,17 @@ def test_each_row_has_a_sparkline_from_one_query_for_all_keys(demo, ava, browser
 
 
 def test_detail_view_shows_origin_totals_chart_and_table(app, demo, ava, browser):
-    created = keys.create_key(demo.acme.id, ava.id, "Nightly export")
+    with app.app_context():
+        created = keys.create_key(demo.acme.id, ava.id, "Nightly export")
+        key_id = created.key.id
     api = Api(app.test_client(), created.clear)
     for _ in range(3):
         api.get("/me", headers={"User-Agent": AGENT})
-    assert api.get("/initiatives/00000000-0000-4000-8000-000000000000").status_code == 404
+    assert api.get(MISSING).status_code == 404
     usage.flush(app)
-    _seed(created.key.id, d2=(7, 0, 2, 0))
+    _seed(app, key_id, d2=(7, 0, 2, 0))
     browser.login("ava@acme.test")
-    page = browser.get(f"/settings/api-keys/{created.key.id}", htmx=True).text
+    page = browser.get(f"/settings/api-keys/{key_id}", htmx=True).text
     assert "127.0.0.1" in page and AGENT in page
     assert re.search(r"data-usage-today>4<", page)
     assert "Last 90 days</dt><dd>13<" in page

@@ -8,11 +8,10 @@ import re
 import time
 
 import pytest
-from api_helpers import bearer
-from test_api_processes import PG_URL, REDIS_URL, gunicorn
 
-from fvapp.extensions import db
 from fvapp.services import key_usage, keys
+from tests.support.api import bearer
+from tests.test_api_processes import PG_URL, REDIS_URL, fvapp_server
 
 pytestmark = [
     pytest.mark.slow,
@@ -24,9 +23,9 @@ N = 60
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
-def _today_total(key_id) -> int:
-    db.session.commit()  # a fresh snapshot: the workers write on their own connections
-    return key_usage.for_key(key_id).today.total
+def _today_total(app, key_id) -> int:
+    with app.app_context():  # a fresh session: the workers write on their own connections
+        return key_usage.for_key(key_id).today.total
 
 
 def _detail_today(server, demo, key_id) -> int:
@@ -48,24 +47,31 @@ def _n_requests_from_both_workers(server, clear: str) -> None:
     assert len(set(server.pids())) == 2  # both workers counted some
 
 
+def _key(app, demo, name) -> tuple[str, object]:
+    """(the clear key, its id), made in a context of its own."""
+    with app.app_context():
+        created = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, name)
+        return created.clear, created.key.id
+
+
 def test_n_requests_across_two_workers_are_n_after_the_flush_interval(
-        database_url, demo, tmp_path):
-    created = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "Across workers")
-    with gunicorn(database_url, tmp_path, USAGE_FLUSH_IN_BACKGROUND="1",
+        app, database_url, demo, tmp_path):
+    clear, key_id = _key(app, demo, "Across workers")
+    with fvapp_server(database_url, tmp_path, USAGE_FLUSH_IN_BACKGROUND="1",
                   USAGE_FLUSH_INTERVAL="0.5") as server:
-        _n_requests_from_both_workers(server, created.clear)
+        _n_requests_from_both_workers(server, clear)
         deadline = time.monotonic() + 30
-        while _today_total(created.key.id) < N and time.monotonic() < deadline:
+        while _today_total(app, key_id) < N and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(1.5)  # three more intervals: nothing is written twice
-        assert _today_total(created.key.id) == N
-        assert _detail_today(server, demo, created.key.id) == N
+        assert _today_total(app, key_id) == N
+        assert _detail_today(server, demo, key_id) == N
 
 
-def test_a_graceful_stop_flushes_what_each_worker_still_holds(database_url, demo, tmp_path):
-    created = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "Usage at exit")
-    with gunicorn(database_url, tmp_path, USAGE_FLUSH_IN_BACKGROUND="1",
+def test_a_graceful_stop_flushes_what_each_worker_still_holds(app, database_url, demo, tmp_path):
+    clear, key_id = _key(app, demo, "Usage at exit")
+    with fvapp_server(database_url, tmp_path, USAGE_FLUSH_IN_BACKGROUND="1",
                   USAGE_FLUSH_INTERVAL="3600") as server:
-        _n_requests_from_both_workers(server, created.clear)
-        assert _today_total(created.key.id) == 0  # an hour's interval: nothing written yet
-    assert _today_total(created.key.id) == N  # the workers' exit wrote it
+        _n_requests_from_both_workers(server, clear)
+        assert _today_total(app, key_id) == 0  # an hour's interval: nothing written yet
+    assert _today_total(app, key_id) == N  # the workers' exit wrote it

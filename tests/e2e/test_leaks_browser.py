@@ -1,14 +1,12 @@
 """Key detail and leak reports in Chromium (SPEC §9): a client with its own user agent uses a
 key; Ava sees where from and how much in its row and opens its detail (IP, agent, today's
-count, the chart); a signed report from the scanner revokes it, the alert shows on Settings → API Keys until Ava
-dismisses it. Screenshots of the row, the detail dialog and the alert at desktop and phone size."""
+count, the chart); a signed report from the scanner revokes it, the alert shows on Settings →
+API Keys until Ava dismisses it. Screenshots of the row, the detail dialog and the alert at desktop and phone size."""
 
 from __future__ import annotations
 
 import base64
 import json
-import logging
-import threading
 import urllib.error
 import urllib.request
 
@@ -16,13 +14,12 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
 from fvapp import usage
 from fvapp.services import keys
 
-from .conftest import DESKTOP, PHONE, SCREENSHOTS, login, screenshot
-from .test_axe_browser import audit
+from .axe import audit
+from .conftest import DESKTOP, PHONE, SCREENSHOTS, login, screenshot, serve
 
 LEAK_URL = "https://github.com/octo/repo/blob/abc/config.py"
 IDENTIFIER = "e2e-k1"
@@ -48,13 +45,8 @@ def live_app(app_factory, scanner_key, tmp_path):
 @pytest.fixture
 def live_server(live_app, demo):
     """The conftest's live server, serving live_app."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", 0, live_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with serve(live_app) as base:
+        yield base
 
 
 def call_api(base_url, token, path="/api/v1/me") -> int:
@@ -82,7 +74,7 @@ def post_leak_report(base_url, scanner_key, token):
 
 @pytest.mark.parametrize("width", ["desktop", "phone"])
 def test_owner_sees_detail_then_a_leak_report_revokes_and_alerts(
-        page_factory, live_app, live_server, demo, scanner_key, backend, width):
+        app_context, page_factory, live_app, live_server, demo, scanner_key, backend, width):
     ava = demo.user("ava@acme.test")
     created = keys.create_key(demo.acme.id, ava.id, "CI pipeline")
     prefix = created.key.prefix
