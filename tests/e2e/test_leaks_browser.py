@@ -94,6 +94,9 @@ def test_owner_sees_detail_then_a_leak_report_revokes_and_alerts(
     expect(row).to_contain_text("from 127.0.0.1")
     expect(row).to_contain_text("acme-nightly-export/4.2")
     expect(row).to_contain_text("Requests in the last 30 days: 4")
+    # coloured by the stylesheet (no style attribute): a broken app.css leaves SVG's black
+    expect(row.locator("rect.bar-ok")).to_have_css("fill", "rgb(79, 70, 229)")
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
     expect(page.get_by_role("alert")).to_have_count(0)
     screenshot(page, f"leaks-row-active-{shot}")
     found: list[str] = []
