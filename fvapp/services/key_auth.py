@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from ..db_setup import immediate_begin
+from ..db_setup import immediate_begin, stalled
 from ..extensions import db
 from ..models import ApiKey, Membership, User, Workspace, utcnow
 from . import keys, rules
@@ -172,7 +172,8 @@ def _lookup(key_hash: str):
             # A pooled connection found dead (the server restarted since it was last used; no
             # ping, see db_setup): SQLAlchemy has invalidated the pool, so a read retried once
             # gets a fresh connection; the request succeeds as with pool_pre_ping.
-            if attempt == 1 and exc.connection_invalidated:
+            # Not one that stalled (db_setup.stalled): a retry would wait as long again.
+            if attempt == 1 and exc.connection_invalidated and not stalled(exc):
                 continue
             raise
         return row
