@@ -47,6 +47,10 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 proc_name = "fvapp"
+# gunicorn ≥ 25's control socket (gunicornc) has one default path per user, which several
+# instances on a host would fight over: off unless given a path of this instance's own.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
 if os.path.isdir("/dev/shm"):  # noqa: S108 (a RAM disk for the workers' heartbeat files, not temp data)
     worker_tmp_dir = "/dev/shm"  # noqa: S108
 

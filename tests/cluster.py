@@ -124,11 +124,17 @@ class Instance:
         return f"127.0.0.1:{self.port}"
 
     def _text(self, since: int = 0) -> str:
-        return self.log.read_text(errors="replace")[since:]
+        """The log from byte offset `since` on."""
+        with self.log.open("rb") as log:
+            log.seek(since)
+            return log.read().decode(errors="replace")
 
-    def start(self, port: int = 0, seconds: float = 90) -> Instance:
+    def _end(self) -> int:
+        return self.log.stat().st_size
+
+    def start(self, port: int = 0, seconds: float = 180) -> Instance:
         """Start it (again) on `port` (0: any free one) and wait until every worker serves."""
-        since = len(self._text())
+        since = self._end()
         with self.log.open("a") as stderr:
             self.process = subprocess.Popen(  # noqa: S603 (our own command line)
                 [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF),
@@ -159,15 +165,15 @@ class Instance:
                         found.add(int(entry.name))
         return found
 
-    def reload(self, seconds: float = 90) -> tuple[set[int], set[int]]:
+    def reload(self, seconds: float = 180) -> tuple[set[int], set[int]]:
         """HUP: gunicorn starts new workers and retires the old ones gracefully. Waits until the
         new ones serve and the old ones are gone; returns (old pids, new pids)."""
-        old, ready_before = self.worker_pids(), self._text().count(READY)
+        old, since = self.worker_pids(), self._end()
         self.process.send_signal(signal.SIGHUP)
 
         def replaced():
             current = self.worker_pids()
-            return (self._text().count(READY) >= ready_before + self.workers
+            return (self._text(since).count(READY) >= self.workers
                     and len(current) == self.workers and not current & old and current)
 
         new = _wait(replaced, seconds, f"gunicorn {self.name} reload", self.log, self.process)

@@ -60,14 +60,6 @@ def instance_env(database_url: str, **extra) -> dict:
             "RATELIMIT_KEY_PREFIX": f"fvapp-test-{uuid.uuid4().hex}", **extra}
 
 
-@pytest.fixture(scope="module")
-def strict(nginx_installed, database_url, tmp_path_factory):
-    """The cluster for the consistency checks: a limit of 20 an hour per key."""
-    with cluster(tmp_path_factory.mktemp("cluster"),
-                 instance_env(database_url, API_RATE_LIMIT="20 per hour")) as stack:
-        yield stack
-
-
 @pytest.fixture
 def ava(demo):
     return demo.user("ava@acme.test")
@@ -92,60 +84,67 @@ def until_the_other_serves(stack, first: str, request, tries: int = 6) -> list[r
     raise AssertionError(f"nginx sent {tries} requests in a row to {first}")
 
 
-def test_a_key_revoked_through_one_instance_is_refused_by_the_other(strict, demo, ava):
-    created = keys.create_key(demo.acme.id, ava.id, "CI pipeline")
-    assert {served_by(api_get(strict, created.clear)) for _ in range(4)} == {
-        i.address for i in strict.instances}  # both instances have served it (and said 200)
-    owner = WebUser(strict.url)
-    assert owner.login("ava@acme.test", DEMO_PASSWORD).status_code == 303
+class TestAcrossInstances:
+    """One cluster for these four (stopped before the load tests start theirs): a limit of 20
+    requests an hour per key."""
 
-    revoked = owner.revoke_key(str(created.key.id))
-    assert revoked.status_code == 303
-    via = served_by(revoked)
-    after = until_the_other_serves(strict, via, lambda: api_get(strict, created.clear))
-    assert [(r.status_code, r.json()["code"]) for r in after] == [(401, "UNAUTHORIZED")] * len(after)
-    print(f"revoked via {via}; next request served by {served_by(after[-1])}: {after[-1].status_code}")
+    @pytest.fixture(scope="class")
+    def strict(self, nginx_installed, database_url, tmp_path_factory):
+        with cluster(tmp_path_factory.mktemp("cluster"),
+                     instance_env(database_url, API_RATE_LIMIT="20 per hour")) as stack:
+            yield stack
 
+    def test_a_key_revoked_through_one_instance_is_refused_by_the_other(self, strict, demo, ava):
+        created = keys.create_key(demo.acme.id, ava.id, "CI pipeline")
+        assert {served_by(api_get(strict, created.clear)) for _ in range(4)} == {
+            i.address for i in strict.instances}  # both instances have served it (and said 200)
+        owner = WebUser(strict.url)
+        assert owner.login("ava@acme.test", DEMO_PASSWORD).status_code == 303
 
-def test_a_downgrade_through_one_instance_is_refused_by_the_other(strict, demo, ava):
-    key = keys.create_key(demo.acme.id, ava.id, "CI pipeline").clear
-    assert api_get(strict, key).status_code == 200
-    owner = WebUser(strict.url)
-    assert owner.login("ava@acme.test", DEMO_PASSWORD).status_code == 303
-    owner.get("/settings/subscription")
+        revoked = owner.revoke_key(str(created.key.id))
+        assert revoked.status_code == 303
+        via = served_by(revoked)
+        after = until_the_other_serves(strict, via, lambda: api_get(strict, created.clear))
+        assert [(r.status_code, r.json()["code"]) for r in after] == [(401, "UNAUTHORIZED")] * len(after)
+        print(f"revoked via {via}; next request served by {served_by(after[-1])}: {after[-1].status_code}")
 
-    downgraded = owner.post("/settings/subscription", {"plan": "free"})
-    assert downgraded.status_code == 303
-    after = until_the_other_serves(strict, served_by(downgraded), lambda: api_get(strict, key))
-    assert [(r.status_code, r.json()["code"]) for r in after] == [(403, "PAID_PLAN_REQUIRED")] * len(after)
+    def test_a_downgrade_through_one_instance_is_refused_by_the_other(self, strict, demo, ava):
+        key = keys.create_key(demo.acme.id, ava.id, "CI pipeline").clear
+        assert api_get(strict, key).status_code == 200
+        owner = WebUser(strict.url)
+        assert owner.login("ava@acme.test", DEMO_PASSWORD).status_code == 303
+        owner.get("/settings/subscription")
 
+        downgraded = owner.post("/settings/subscription", {"plan": "free"})
+        assert downgraded.status_code == 303
+        after = until_the_other_serves(strict, served_by(downgraded), lambda: api_get(strict, key))
+        assert [(r.status_code, r.json()["code"]) for r in after] == [(403, "PAID_PLAN_REQUIRED")] * len(after)
 
-def test_the_per_key_limit_is_one_count_across_both_instances(strict, demo, ava):
-    key = keys.create_key(demo.acme.id, ava.id, "CI pipeline").clear
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(lambda _: api_get(strict, key), range(40)))
-    statuses = Counter(r.status_code for r in answers)
-    by_instance = Counter((served_by(r), r.status_code) for r in answers)
-    print(f"burst of 40, limit 20 per hour: {dict(statuses)}; per instance: {dict(by_instance)}")
-    assert statuses == {200: 20, 429: 20}
-    assert {served_by(r) for r in answers if r.status_code == 200} == {i.address for i in strict.instances}
-    refused = next(r for r in answers if r.status_code == 429)
-    assert refused.json()["code"] == "RATE_LIMITED"
-    assert refused.headers["X-RateLimit-Limit"] == "20"
+    def test_the_per_key_limit_is_one_count_across_both_instances(self, strict, demo, ava):
+        key = keys.create_key(demo.acme.id, ava.id, "CI pipeline").clear
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda _: api_get(strict, key), range(40)))
+        statuses = Counter(r.status_code for r in answers)
+        by_instance = Counter((served_by(r), r.status_code) for r in answers)
+        print(f"burst of 40, limit 20 per hour: {dict(statuses)}; per instance: {dict(by_instance)}")
+        assert statuses == {200: 20, 429: 20}
+        assert {served_by(r) for r in answers if r.status_code == 200} == {i.address for i in strict.instances}
+        refused = next(r for r in answers if r.status_code == 429)
+        assert refused.json()["code"] == "RATE_LIMITED"
+        assert refused.headers["X-RateLimit-Limit"] == "20"
 
+    def test_a_session_signed_out_on_one_instance_is_dead_on_the_other(self, strict, demo):
+        person = WebUser(strict.url)
+        assert person.login("ava@acme.test", DEMO_PASSWORD).status_code == 303
+        assert person.get("/settings/api-keys").status_code == 200
+        copied = person.http.cookies.copy()  # what a thief would have kept
 
-def test_a_session_signed_out_on_one_instance_is_dead_on_the_other(strict, demo):
-    person = WebUser(strict.url)
-    assert person.login("ava@acme.test", DEMO_PASSWORD).status_code == 303
-    assert person.get("/settings/api-keys").status_code == 200
-    copied = person.http.cookies.copy()  # what a thief would have kept
-
-    signed_out = person.logout()
-    assert signed_out.status_code == 303
-    after = until_the_other_serves(strict, served_by(signed_out), lambda: requests.get(
-        strict.url + "/settings/api-keys", cookies=copied, allow_redirects=False, timeout=30))
-    assert [r.status_code for r in after] == [302] * len(after)
-    assert all(r.headers["Location"].startswith("/login") for r in after)
+        signed_out = person.logout()
+        assert signed_out.status_code == 303
+        after = until_the_other_serves(strict, served_by(signed_out), lambda: requests.get(
+            strict.url + "/settings/api-keys", cookies=copied, allow_redirects=False, timeout=30))
+        assert [r.status_code for r in after] == [302] * len(after)
+        assert all(r.headers["Location"].startswith("/login") for r in after)
 
 
 class Load:
@@ -164,7 +163,10 @@ class Load:
         headers = {"Authorization": f"Bearer {self.key}"}
         while not self.stopping.is_set() and len(self.answers) < self.limit:
             try:
-                response = http.get(self.url, headers=headers, timeout=60)
+                # nginx, not the client, decides when an instance is too slow (proxy_read_timeout,
+                # then the other instance): on a crowded machine a HUP's new workers may take a
+                # while to import the app, and requests wait for them in the listen queue.
+                response = http.get(self.url, headers=headers, timeout=180)
                 self.answers.append((response.status_code, response.headers.get("X-Upstream", "")))
             except requests.RequestException as err:
                 self.answers.append((0, ""))
@@ -178,9 +180,9 @@ class Load:
     def __exit__(self, *exc):
         self.stopping.set()
         for thread in self.threads:
-            thread.join(timeout=90)
+            thread.join(timeout=200)
 
-    def wait_for(self, more: int, served_by: str | None = None, seconds: float = 120) -> None:
+    def wait_for(self, more: int, served_by: str | None = None, seconds: float = 300) -> None:
         """Until `more` further answers have come (from `served_by`, if given); bounded."""
         def count():
             return sum(1 for _, up in self.answers if served_by is None or served_by in up.split(", ")[-1:])
@@ -198,21 +200,23 @@ def test_hup_and_term_under_load_fail_no_request(nginx_installed, database_url, 
     key = keys.create_key(demo.acme.id, ava.id, "Load").clear
     with cluster(tmp_path, instance_env(database_url)) as stack, Load(stack.url, key) as load:
         first, second = stack.instances
-        load.wait_for(300)
+        load.wait_for(200)
         hup_at = load.mark()
         old, new = first.reload()  # HUP: fresh workers, the old ones finish and leave
-        load.wait_for(300, served_by=first.address)
+        load.wait_for(200, served_by=first.address)
         term_at = load.mark()
         assert second.stop() == 0  # TERM: graceful, exit status 0
-        load.wait_for(300)
+        stopped_at = load.mark()
+        load.wait_for(200)
         restart_at = load.mark()
         second.start(port=second.port)
-        load.wait_for(200, served_by=second.address)  # nginx sends it traffic again
-        load.wait_for(max(0, 3000 - load.mark()))  # a few thousand in all
+        load.wait_for(100, served_by=second.address)  # nginx sends it traffic again
+        load.wait_for(max(0, 2000 - load.mark()))  # a few thousand in all
     statuses = Counter(status for status, _ in load.answers)
     retried = sum(1 for _, up in load.answers if "," in up)
     phases = {"before HUP": load.answers[:hup_at], "HUP → TERM": load.answers[hup_at:term_at],
-              "TERM → start": load.answers[term_at:restart_at], "after start": load.answers[restart_at:]}
+              "TERM → exit": load.answers[term_at:stopped_at], "exit → start": load.answers[stopped_at:restart_at],
+              "after start": load.answers[restart_at:]}
     print(f"\nGET /api/v1/me under HUP and TERM: {len(load.answers):,} requests, statuses {dict(statuses)}, "
           f"failed {len(load.answers) - statuses[200]}, retried by nginx on the other instance {retried}")
     for name, answers in phases.items():
@@ -221,9 +225,10 @@ def test_hup_and_term_under_load_fail_no_request(nginx_installed, database_url, 
     print(f"  HUP replaced workers {sorted(old)} with {sorted(new)}")
     assert load.errors == []
     assert statuses == {200: len(load.answers)}
-    assert len(load.answers) >= 3000
+    assert len(load.answers) >= 2000
     # The stopped instance really was out of the rotation, and back after its start.
-    assert {up.split(", ")[-1] for _, up in phases["TERM → start"][50:]} == {first.address}
+    # (Past the first few: a client may record an answer it had before the exit a moment late.)
+    assert {up.split(", ")[-1] for _, up in phases["exit → start"][len(load.threads):]} == {first.address}
     assert second.address in {up.split(", ")[-1] for _, up in phases["after start"]}
 
 
