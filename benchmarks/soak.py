@@ -34,7 +34,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
-from cluster import Cluster, WebUser, cluster  # noqa: E402
+from cluster import Cluster, WebUser, cluster, cluster_env  # noqa: E402
 
 RSS_GROWTH_LIMIT = 0.10
 
@@ -186,6 +186,7 @@ def run(stack: Cluster, api_key: str, email: str, password: str, duration: float
     worker's RSS at the end of the warm-up (default: a quarter of the run, at most 60 s) and at
     the end. Returns the report (report.ok: the verdict)."""
     warmup = min(duration / 4, 60) if warmup is None else warmup
+    logs = stack.log_ends()
     start = time.monotonic()
     traffic = Traffic(stack.url, api_key, email, password, start + duration)
     actors = [traffic.api_reader, traffic.api_reader, traffic.api_writer, traffic.person, traffic.probe]
@@ -207,7 +208,7 @@ def run(stack: Cluster, api_key: str, email: str, password: str, duration: float
     now = stack.worker_pids()
     report.workers_replaced = set(now) != set(workers)
     report.rss = {pid: (workers[pid], warm[pid], rss_kb(pid)) for pid in workers if pid in now}
-    report.error_lines = stack.error_lines()
+    report.error_lines = stack.error_lines(since=logs)
     return report
 
 
@@ -234,22 +235,6 @@ def prepare(database_url: str, redis_url: str) -> tuple[str, str, str]:
     return clear, "ava@acme.test", DEMO_PASSWORD
 
 
-def cluster_env(database_url: str, redis_url: str) -> dict:
-    """The instances' environment: one database, one Redis (a prefix of their own), one secret."""
-    return {
-        "FVAPP_ENV": "testing",  # plain http on loopback: cookies without Secure
-        "SECRET_KEY": "soak-" + uuid.uuid4().hex,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "RATELIMIT_KEY_PREFIX": f"fvapp-soak-{uuid.uuid4().hex}",
-        "TRUSTED_PROXY_HOPS": "1",
-        "API_RATE_LIMIT": "1000000 per minute",
-        # Every client is 127.0.0.1 here, and the person's revoked key is refused (401) once a
-        # cycle: the per-address failure budget would end up refusing the whole soak.
-        "API_AUTH_FAILURE_LIMIT": "1000000 per minute",
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=600, help="seconds of traffic (default 600)")
@@ -265,7 +250,7 @@ def main() -> int:
     try:
         clear, email, password = prepare(url, args.redis_url)
         with tempfile.TemporaryDirectory(prefix="fvapp-soak-") as work, \
-                cluster(Path(work), cluster_env(url, args.redis_url)) as stack:
+                cluster(Path(work), cluster_env(url, args.redis_url, "fvapp-soak")) as stack:
             print(f"soak: nginx {stack.url} → {', '.join(i.url for i in stack.instances)}, "
                   f"{args.duration:.0f} s", flush=True)
             report = run(stack, clear, email, password, args.duration, args.warmup,

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
@@ -114,6 +115,7 @@ class Instance:
         self.env = {**os.environ, **env, "WEB_CONCURRENCY": str(workers)}
         self.process: subprocess.Popen | None = None
         self.port = 0
+        self._since = 0
 
     @property
     def url(self) -> str:
@@ -134,16 +136,22 @@ class Instance:
 
     def start(self, port: int = 0, seconds: float = 180) -> Instance:
         """Start it (again) on `port` (0: any free one) and wait until every worker serves."""
-        since = self._end()
+        return self.launch(port).wait_serving(seconds)
+
+    def launch(self, port: int = 0) -> Instance:
+        """Start the master; wait_serving() waits for it (so several can boot side by side)."""
+        self._since = self._end()
         with self.log.open("a") as stderr:
             self.process = subprocess.Popen(  # noqa: S603 (our own command line)
                 [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF),
                  "--bind", f"127.0.0.1:{port}", "wsgi:app"],
                 cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=stderr,
             )
+        return self
 
+    def wait_serving(self, seconds: float = 180) -> Instance:
         def serving():
-            text = self._text(since)
+            text = self._text(self._since)
             found = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", text)
             if found and text.count(READY) >= self.workers:
                 self.port = int(found.group(1))
@@ -196,8 +204,11 @@ class Instance:
             self.process.kill()
             self.process.wait()
 
-    def error_lines(self) -> list[str]:
-        return [line for line in self._text().splitlines() if ERROR_LINE.search(line)]
+    def log_end(self) -> int:
+        return self._end()
+
+    def error_lines(self, since: int = 0) -> list[str]:
+        return [line for line in self._text(since).splitlines() if ERROR_LINE.search(line)]
 
 
 class Nginx:
@@ -250,9 +261,14 @@ class Nginx:
                 self.process.kill()
                 self.process.wait()
 
-    def error_lines(self) -> list[str]:
-        return [line for line in self.error_log.read_text(errors="replace").splitlines()
-                if NGINX_ERROR_LINE.search(line)]
+    def log_end(self) -> int:
+        return self.error_log.stat().st_size if self.error_log.exists() else 0
+
+    def error_lines(self, since: int = 0) -> list[str]:
+        with self.error_log.open("rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        return [line for line in text.splitlines() if NGINX_ERROR_LINE.search(line)]
 
 
 class Cluster:
@@ -270,10 +286,46 @@ class Cluster:
         """Every worker's pid → its instance's name."""
         return {pid: i.name for i in self.instances for pid in i.worker_pids()}
 
-    def error_lines(self) -> dict[str, list[str]]:
-        lines = {i.name: i.error_lines() for i in self.instances}
-        lines["nginx"] = self.nginx.error_lines()
+    def log_ends(self) -> dict[str, int]:
+        """Where each log ends now: error_lines(since=…) reads only what comes after."""
+        return {**{i.name: i.log_end() for i in self.instances}, "nginx": self.nginx.log_end()}
+
+    def error_lines(self, since: dict[str, int] | None = None) -> dict[str, list[str]]:
+        """Error lines in each log (gunicorn's and the app's, nginx's), by log name."""
+        since = since or {}
+        lines = {i.name: i.error_lines(since.get(i.name, 0)) for i in self.instances}
+        lines["nginx"] = self.nginx.error_lines(since.get("nginx", 0))
         return lines
+
+
+def require_nginx() -> None:
+    """For tests: skip without nginx on a developer's machine, fail in CI (FVAPP_REQUIRE_BROWSER
+    is set there: the real parts must run)."""
+    import pytest
+
+    if NGINX is None:
+        message = "nginx is not installed (apt-get install nginx)"
+        if os.environ.get("FVAPP_REQUIRE_BROWSER"):
+            pytest.fail(message + "; CI must run these (FVAPP_REQUIRE_BROWSER is set)")
+        pytest.skip(message)
+
+
+def cluster_env(database_url: str, redis_url: str, prefix: str, **extra) -> dict:
+    """The instances' environment: one database, one Redis (keys under a prefix of this run's
+    own), one SECRET_KEY, one trusted proxy (nginx); limits raised unless `extra` says otherwise."""
+    return {
+        "FVAPP_ENV": "testing",  # plain http on loopback: cookies without Secure
+        "SECRET_KEY": "cluster-" + uuid.uuid4().hex,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "RATELIMIT_KEY_PREFIX": f"{prefix}-{uuid.uuid4().hex}",
+        "TRUSTED_PROXY_HOPS": "1",
+        "API_RATE_LIMIT": "1000000 per minute",
+        # Every client is 127.0.0.1 here, and a revoked key's 401s count against the address:
+        # the per-address failure budget would end up refusing everyone.
+        "API_AUTH_FAILURE_LIMIT": "1000000 per minute",
+        **extra,
+    }
 
 
 @contextmanager
@@ -286,7 +338,9 @@ def cluster(workdir: Path, env: dict, instances: int = 2, workers: int = 2):
             instance = Instance(f"app{'ABCDEFGH'[number]}", workdir, env, workers)
             stack.callback(instance.kill)  # after stop(), a no-op
             stack.callback(instance.stop)
-            started.append(instance.start())
+            started.append(instance.launch())
+        for instance in started:
+            instance.wait_serving()
         nginx = Nginx(workdir, [instance.address for instance in started])
         stack.callback(nginx.stop)
         nginx.start()
