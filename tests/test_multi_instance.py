@@ -14,6 +14,7 @@ makes a missing nginx a failure rather than a skip).
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -57,14 +58,16 @@ def api_get(stack, key: str, path: str = "/me") -> requests.Response:
     return requests.get(stack.url + "/api/v1" + path, headers={"Authorization": f"Bearer {key}"}, timeout=30)
 
 
-def until_the_other_serves(stack, first: str, request, tries: int = 6) -> list[requests.Response]:
+def until_the_other_serves(stack, first: str, request, tries: int = 40) -> list[requests.Response]:
     """Send `request` (a callable) through nginx until the instance that is not `first` has
-    served one; all the answers, in order."""
+    served one; all the answers, in order. (nginx takes turns, so the first one normally does;
+    an instance nginx saw fail sits out for 10 s.)"""
     answers = []
     for _ in range(tries):
         answers.append(request())
         if served_by(answers[-1]) != first:
             return answers
+        time.sleep(0.5)
     raise AssertionError(f"nginx sent {tries} requests in a row to {first}")
 
 
