@@ -25,7 +25,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 READY = "worker ready"  # what gunicorn.conf.py's post_worker_init logs
-NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 ERROR_LINE = re.compile(r"\[(ERROR|CRITICAL)\]|Traceback \(most recent call last\)")
 NGINX_ERROR_LINE = re.compile(r"\[(error|crit|alert|emerg)\]")
 
@@ -278,9 +278,6 @@ class Cluster:
     @property
     def url(self) -> str:
         return self.nginx.url
-
-    def by_address(self, address: str) -> Instance:
-        return next(instance for instance in self.instances if instance.address == address)
 
     def worker_pids(self) -> dict[int, str]:
         """Every worker's pid → its instance's name."""
