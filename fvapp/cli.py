@@ -8,9 +8,10 @@ from sqlalchemy import select
 
 from .extensions import db
 from .models import Membership, User, Workspace
-from .services import accounts, workspaces
+from .services import accounts, plans, workspaces
 from .services.errors import DomainError
 from .services.passwords import hash_password
+from .services.transaction import atomic
 
 DEMO_PASSWORD = "correct-horse-battery"  # noqa: S105  (the documented demo login)
 DEMO_USERS = (
@@ -28,24 +29,24 @@ DEMO_WORKSPACES = (
 
 def seed_demo() -> None:
     """Idempotent: creates what is missing of the demo table and nothing else."""
-    users = {}
-    for email, name in DEMO_USERS:
-        user = accounts.find_user(email)
-        if user is None:
-            user = User(email=email, name=name, password_hash=hash_password(DEMO_PASSWORD))
-            db.session.add(user)
-        users[email] = user
-    db.session.flush()
-    for ws_name, plan, members in DEMO_WORKSPACES:
-        ws = db.session.scalar(select(Workspace).where(Workspace.name == ws_name))
-        if ws is None:
-            ws = Workspace(name=ws_name, plan=plan)
-            db.session.add(ws)
-            db.session.flush()
-        for email, role in members:
-            if workspaces.membership(users[email].id, ws.id) is None:
-                db.session.add(Membership(user_id=users[email].id, workspace_id=ws.id, role=role))
-    db.session.commit()
+    with atomic():
+        users = {}
+        for email, name in DEMO_USERS:
+            user = accounts.find_user(email)
+            if user is None:
+                user = User(email=email, name=name, password_hash=hash_password(DEMO_PASSWORD))
+                db.session.add(user)
+            users[email] = user
+        db.session.flush()
+        for ws_name, plan, members in DEMO_WORKSPACES:
+            ws = db.session.scalar(select(Workspace).where(Workspace.name == ws_name))
+            if ws is None:
+                ws = Workspace(name=ws_name, plan=plan)
+                db.session.add(ws)
+                db.session.flush()
+            for email, role in members:
+                if workspaces.membership(users[email].id, ws.id) is None:
+                    db.session.add(Membership(user_id=users[email].id, workspace_id=ws.id, role=role))
 
 
 def _say_where() -> None:
@@ -96,7 +97,7 @@ def register_cli(app: Flask) -> None:
         plan = plan.lower()
         try:
             ws = workspaces.find_workspace(workspace)
-            ws = workspaces.set_plan(ws.id, plan, actor_id=None)
+            ws = plans.set_plan(ws.id, plan, actor_id=None)
         except DomainError as err:
             raise click.ClickException(err.message) from None
         click.echo(f"{ws.name} is now on the {plan} plan.")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from fvapp.extensions import db
 from fvapp.models import ApiKey, Membership, utcnow
-from fvapp.services import keys, workspaces
+from fvapp.services import keys, plans, workspaces
 
 
 @pytest.fixture
@@ -137,24 +137,24 @@ def test_the_api_needs_no_csrf_token(api):
 def test_a_free_workspace_answers_403_paid_plan_required_and_an_upgrade_restores_access(
     api, demo, ava
 ):
-    workspaces.set_plan(demo.acme.id, "free", ava.id)
+    plans.set_plan(demo.acme.id, "free", ava.id)
     body = assert_envelope(api.get("/me"), 403, "PAID_PLAN_REQUIRED")
     assert "paid plan" in body["error"]
     assert_envelope(api.post("/initiatives", json={"title": "x"}), 403, "PAID_PLAN_REQUIRED")
     assert _key_row(api.key).revoked_at is None  # a downgrade revokes nothing
 
-    workspaces.set_plan(demo.acme.id, "team", ava.id)
+    plans.set_plan(demo.acme.id, "team", ava.id)
     assert api.get("/me").status_code == 200
 
 
 @pytest.mark.parametrize("plan", ["pro", "team", "consultant", "internal"])
 def test_paid_and_internal_plans_have_api_access(api, demo, ava, plan):
-    workspaces.set_plan(demo.acme.id, plan, ava.id)
+    plans.set_plan(demo.acme.id, plan, ava.id)
     assert assert_envelope(api.get("/me"), 200)["data"]["workspace"]["plan"] == plan
 
 
 def test_401_is_checked_before_the_plan(api, demo, ava):
-    workspaces.set_plan(demo.acme.id, "free", ava.id)
+    plans.set_plan(demo.acme.id, "free", ava.id)
     keys_row = _key_row(api.key)
     keys_row.revoked_at = utcnow()
     db.session.commit()
@@ -186,7 +186,7 @@ def test_a_creator_demoted_to_member_keeps_a_working_key_with_member_rights(app,
 def test_a_key_only_ever_sees_its_own_workspace(app, demo):
     adam = demo.user("adam@acme.test")  # admin of both workspaces
     acme = Api(app.test_client(), mint_key(demo.acme, adam))
-    workspaces.set_plan(demo.fox.id, "pro", demo.user("fred@fox.test").id)
+    plans.set_plan(demo.fox.id, "pro", demo.user("fred@fox.test").id)
     fox = Api(app.test_client(), mint_key(demo.fox, adam))
     acme.post("/initiatives", json={"title": "Acme only"})
     titles = [i["title"] for i in fox.get("/initiatives").get_json()["data"]["items"]]
@@ -257,7 +257,7 @@ def test_each_key_has_its_own_last_used_at(app, demo, ava, key):
 
 
 def test_a_refused_request_does_not_touch_last_used_at(api, demo, ava, key):
-    workspaces.set_plan(demo.acme.id, "free", ava.id)
+    plans.set_plan(demo.acme.id, "free", ava.id)
     assert api.get("/me").status_code == 403
     assert _key_row(key).last_used_at is None
 
@@ -309,7 +309,7 @@ def test_failed_authentications_are_limited_per_ip_and_successes_do_not_count(
 def test_a_plan_refusal_is_not_a_failed_authentication(app_factory, app, demo, ava):
     limited = app_factory(API_AUTH_FAILURE_LIMIT="2 per minute")
     key = mint_key(demo.acme, ava)
-    workspaces.set_plan(demo.acme.id, "free", ava.id)
+    plans.set_plan(demo.acme.id, "free", ava.id)
     client = limited.test_client()
     for _ in range(5):
         assert client.get("/api/v1/me", headers=bearer(key)).status_code == 403

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from fvapp.extensions import db
 from fvapp.models import ApiKey, AuditEvent, utcnow
-from fvapp.services import keys, workspaces
+from fvapp.services import keys, plans, rules
 from fvapp.services.errors import Forbidden
 
 PAGE = "/settings/api-keys"
@@ -262,7 +262,7 @@ def test_revoke_without_javascript_is_a_page_and_a_redirect(adam, demo):
 
 
 def test_another_workspaces_key_is_a_404(adam, demo):
-    workspaces.set_plan(demo.fox.id, "pro", actor_id=None)
+    plans.set_plan(demo.fox.id, "pro", actor_id=None)
     theirs = make_key(demo, "Fox key", email="fred@fox.test", workspace=demo.fox)
     before = state()
     for key_id in (theirs.id, "not-a-uuid", "00000000-0000-0000-0000-000000000000"):
@@ -293,9 +293,9 @@ def section_requests(key_id):
 def test_members_and_free_workspaces_get_404_everywhere_and_nothing_changes(
     browser, demo, email, switch_to_fox
 ):
-    workspaces.set_plan(demo.fox.id, "pro", actor_id=None)
+    plans.set_plan(demo.fox.id, "pro", actor_id=None)
     fox_key = make_key(demo, "Made before the downgrade", email="fred@fox.test", workspace=demo.fox)
-    workspaces.set_plan(demo.fox.id, "free", actor_id=None)
+    plans.set_plan(demo.fox.id, "free", actor_id=None)
     acme_key = make_key(demo)
     key_id = acme_key.id if email == "mia@acme.test" else fox_key.id
     browser.login(email)
@@ -325,14 +325,14 @@ def section_status(person, key_id) -> list[int]:
 
 
 def test_the_rule_is_one_function(browser_factory, demo, monkeypatch):
-    """The nav, every view and the service all ask workspaces.can_manage_keys: turn its answer
+    """The nav, every view and the service all ask rules.can_manage_keys: turn its answer
     around and each of them follows, for a role and plan that would say the opposite."""
-    assert workspaces.can_manage_keys("owner", "pro")
-    assert workspaces.can_manage_keys("admin", "consultant")
-    assert workspaces.can_manage_keys("admin", "internal")
-    assert not workspaces.can_manage_keys("member", "team")
-    assert not workspaces.can_manage_keys("owner", "free")
-    assert not workspaces.can_manage_keys(None, "pro")
+    assert rules.can_manage_keys("owner", "pro")
+    assert rules.can_manage_keys("admin", "consultant")
+    assert rules.can_manage_keys("admin", "internal")
+    assert not rules.can_manage_keys("member", "team")
+    assert not rules.can_manage_keys("owner", "free")
+    assert not rules.can_manage_keys(None, "pro")
 
     ava, mia = demo.user("ava@acme.test"), demo.user("mia@acme.test")
     key = make_key(demo)
@@ -341,7 +341,7 @@ def test_the_rule_is_one_function(browser_factory, demo, monkeypatch):
     assert 'href="/settings/api-keys"' in owner.get("/settings/general").text
 
     asked = []
-    monkeypatch.setattr(workspaces, "can_manage_keys", lambda role, plan: asked.append(role) or False)
+    monkeypatch.setattr(rules, "can_manage_keys", lambda role, plan: asked.append(role) or False)
     assert 'href="/settings/api-keys"' not in owner.get("/settings/general").text
     before = state()
     assert section_status(owner, key.id) == [404] * 10
@@ -352,7 +352,7 @@ def test_the_rule_is_one_function(browser_factory, demo, monkeypatch):
         keys.revoke_key(demo.acme.id, key.id, ava.id)
     assert state() == before and set(asked) == {"owner"}
 
-    monkeypatch.setattr(workspaces, "can_manage_keys", lambda role, plan: True)
+    monkeypatch.setattr(rules, "can_manage_keys", lambda role, plan: True)
     member = browser_factory()
     member.login("mia@acme.test")
     nav = member.get("/settings/general").text
@@ -377,14 +377,14 @@ def test_signed_out_requests_go_to_the_login(app, demo):
 
 def test_keys_survive_a_downgrade_and_reappear_after_an_upgrade(adam, browser_factory, demo):
     clear = revealed(adam.post(PAGE, {"name": "CI pipeline"}, htmx=True))
-    workspaces.set_plan(demo.acme.id, "free", actor_id=demo.user("ava@acme.test").id)
+    plans.set_plan(demo.acme.id, "free", actor_id=demo.user("ava@acme.test").id)
     ava = browser_factory()
     ava.login("ava@acme.test")
     assert adam.get(PAGE).status_code == 404 and ava.get(PAGE).status_code == 404
     key = db.session.scalar(sa.select(ApiKey))
     assert key.revoked_at is None  # hidden, not revoked
 
-    workspaces.set_plan(demo.acme.id, "pro", actor_id=demo.user("ava@acme.test").id)
+    plans.set_plan(demo.acme.id, "pro", actor_id=demo.user("ava@acme.test").id)
     page = ava.get(PAGE).text
     assert "CI pipeline" in page and clear[:13] + "…" in page and "1 of 10 active keys" in page
     assert 'aria-label="Revoke CI pipeline"' in page and clear not in page

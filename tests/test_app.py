@@ -5,7 +5,8 @@ from sqlalchemy import select
 
 from fvapp.extensions import db
 from fvapp.models import Initiative
-from fvapp.services import initiatives, workspaces
+from fvapp.services import initiatives
+from fvapp.settings import nav
 
 
 def test_dashboard_lists_initiatives_newest_first(browser, demo):
@@ -118,7 +119,7 @@ def test_single_workspace_user_sees_no_switcher_menu(browser, demo):
     ],
 )
 def test_settings_sections_come_from_role_and_plan(role, plan, expected):
-    assert [s.label for s in workspaces.settings_sections(role, plan)] == expected
+    assert [s.label for s in nav.settings_sections(role, plan)] == expected
 
 
 def test_settings_nav_shows_the_computed_sections(browser, demo):

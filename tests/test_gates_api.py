@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from fvapp.extensions import db
 from fvapp.models import Membership
-from fvapp.services import keys, members, workspaces
+from fvapp.services import keys, members, plans
 
 
 def _me(client, clear):
@@ -57,6 +57,6 @@ def test_plan_change_to_free_is_403_at_once_and_pro_restores(app, browser, demo)
     assert response.json["code"] == "PAID_PLAN_REQUIRED"
     assert browser.get("/settings/api-keys").status_code == 404
 
-    workspaces.change_plan(demo.acme.id, ava.id, "pro")
+    plans.change_plan(demo.acme.id, ava.id, "pro")
     assert _me(client, clear).status_code == 200
     assert browser.get("/settings/api-keys").status_code == 200

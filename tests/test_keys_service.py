@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fvapp.extensions import db
 from fvapp.models import ApiKey, AuditEvent, utcnow
-from fvapp.services import keys, workspaces
+from fvapp.services import keys, plans
 from fvapp.services.errors import DomainError, Forbidden, NotFound
 
 ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -175,7 +175,7 @@ def test_members_and_free_workspaces_cannot_create_or_revoke(demo, email, worksp
 
 
 def test_internal_workspaces_qualify(demo, adam):
-    workspaces.set_plan(demo.acme.id, "internal", actor_id=None)
+    plans.set_plan(demo.acme.id, "internal", actor_id=None)
     assert keys.create_key(demo.acme.id, adam.id, "Ops").key.is_active
 
 
@@ -205,7 +205,7 @@ def test_the_cap_is_one_function(demo, adam, monkeypatch):
 
 
 def test_the_cap_is_per_workspace(demo, adam):
-    workspaces.set_plan(demo.fox.id, "team", actor_id=None)
+    plans.set_plan(demo.fox.id, "team", actor_id=None)
     for n in range(10):
         keys.create_key(demo.acme.id, adam.id, f"Acme {n}")
     assert keys.create_key(demo.fox.id, adam.id, "Fox 1").key.is_active
@@ -265,7 +265,7 @@ def test_revoke_records_who_and_when_and_twice_changes_nothing(demo, adam):
 
 
 def test_revoking_another_workspaces_key_or_garbage_is_not_found(demo, adam):
-    workspaces.set_plan(demo.fox.id, "pro", actor_id=None)
+    plans.set_plan(demo.fox.id, "pro", actor_id=None)
     theirs = keys.create_key(demo.fox.id, demo.user("fred@fox.test").id, "Fox key").key
     for key_id in (theirs.id, "not-a-uuid", "00000000-0000-0000-0000-000000000000"):
         with pytest.raises(NotFound):

@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from fvapp.api.mcp import TOOLS, manifest_document
 from fvapp.extensions import db
-from fvapp.services import keys, workspaces
+from fvapp.services import keys, plans, workspaces
 
 TOOL_NAMES = {"whoami", "list_initiatives", "get_initiative", "create_initiative",
               "update_initiative", "search_initiatives"}
@@ -127,7 +127,7 @@ def test_the_sdk_client_lists_and_calls_every_tool(url, app, demo, ava):
 def test_bad_arguments_and_foreign_or_unknown_ids_are_tool_errors(url, app, demo, ava):
     key = mint_key(demo.acme, ava)
     fred = demo.user("fred@fox.test")
-    workspaces.set_plan(demo.fox.id, "pro", fred.id)
+    plans.set_plan(demo.fox.id, "pro", fred.id)
     foreign = Api(app.test_client(), mint_key(demo.fox, fred)).post(
         "/initiatives", json={"title": "Fox secret"}).get_json()["data"]["id"]
     cases = [
@@ -179,11 +179,11 @@ def test_the_key_check_is_the_rest_one(url, app, demo, ava):
     assert_unauthorized(post_initialize(url, bearer(adams)))
 
     second = mint_key(demo.acme, ava, "Second")
-    workspaces.set_plan(demo.acme.id, "free", ava.id)
+    plans.set_plan(demo.acme.id, "free", ava.id)
     refused = post_initialize(url, bearer(second))
     assert refused.status_code == 403
     assert refused.json()["code"] == "PAID_PLAN_REQUIRED"
-    workspaces.set_plan(demo.acme.id, "pro", ava.id)
+    plans.set_plan(demo.acme.id, "pro", ava.id)
     assert post_initialize(url, bearer(second)).status_code == 200
 
 

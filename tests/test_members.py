@@ -119,9 +119,9 @@ def test_removal_revokes_exactly_that_users_keys_in_that_workspace(demo):
     ava = demo.user("ava@acme.test")
     adams_acme = keys.create_key(demo.acme.id, adam.id, "Adam CI").key
     avas_acme = keys.create_key(demo.acme.id, ava.id, "Ava CI").key
-    from fvapp.services import workspaces
+    from fvapp.services import plans
 
-    workspaces.set_plan(demo.fox.id, "pro", None)
+    plans.set_plan(demo.fox.id, "pro", None)
     adams_fox = keys.create_key(demo.fox.id, adam.id, "Adam Fox").key
 
     preview = keys.active_keys_of_creator(demo.acme.id, adam.id)

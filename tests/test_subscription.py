@@ -5,23 +5,23 @@ from sqlalchemy import select
 
 from fvapp.extensions import db
 from fvapp.models import ApiKey, AuditEvent
-from fvapp.services import keys, workspaces
+from fvapp.services import audit, keys, plans
 from fvapp.services.errors import DomainError
 
 
 def test_owner_changes_the_plan_and_it_is_recorded(demo):
     ava = demo.user("ava@acme.test")
-    workspaces.change_plan(demo.acme.id, ava.id, "team", ip="10.0.0.1")
+    plans.change_plan(demo.acme.id, ava.id, "team", ip="10.0.0.1")
     db.session.expire_all()
     assert demo.acme.plan == "team"
-    event = workspaces.last_plan_change(demo.acme.id)
+    event = audit.last_plan_change(demo.acme.id)
     assert event.actor_id == ava.id and event.detail == "pro → team" and event.ip == "10.0.0.1"
 
 
 @pytest.mark.parametrize("email", ["adam@acme.test", "mia@acme.test"])
 def test_only_the_owner_changes_the_plan(demo, email):
     with pytest.raises(DomainError, match="Only the workspace owner"):
-        workspaces.change_plan(demo.acme.id, demo.user(email).id, "free")
+        plans.change_plan(demo.acme.id, demo.user(email).id, "free")
     db.session.expire_all()
     assert demo.acme.plan == "pro"
 
@@ -29,7 +29,7 @@ def test_only_the_owner_changes_the_plan(demo, email):
 @pytest.mark.parametrize("plan", ["internal", "gold", ""])
 def test_owners_cannot_pick_internal_or_unknown_plans(demo, plan):
     with pytest.raises(DomainError):
-        workspaces.change_plan(demo.acme.id, demo.user("ava@acme.test").id, plan)
+        plans.change_plan(demo.acme.id, demo.user("ava@acme.test").id, plan)
     db.session.expire_all()
     assert demo.acme.plan == "pro"
 
@@ -49,7 +49,7 @@ def test_subscription_page_read_only_for_admins_and_members(browser_factory, dem
 def test_internal_is_listed_only_when_an_operator_set_it(browser, demo):
     browser.login("ava@acme.test")
     assert "Internal" not in browser.get("/settings/subscription").text
-    workspaces.set_plan(demo.acme.id, "internal", None)
+    plans.set_plan(demo.acme.id, "internal", None)
     page = browser.get("/settings/subscription").text
     assert "Internal" in page and "a ForceVue operator" in page
 
@@ -92,7 +92,7 @@ def test_downgrade_hides_api_keys_and_upgrade_brings_the_same_keys_back(browser,
 def test_activity_lists_changes_newest_first_with_actor_and_ip(browser, demo):
     ava = demo.user("ava@acme.test")
     keys.create_key(demo.acme.id, ava.id, "Zapier")
-    workspaces.change_plan(demo.acme.id, ava.id, "team", ip="198.51.100.7")
+    plans.change_plan(demo.acme.id, ava.id, "team", ip="198.51.100.7")
     browser.login("adam@acme.test")
     page = browser.get("/settings/activity").text
     assert page.index("Changed the plan (pro → team)") < page.index("Created API key Zapier")
@@ -107,7 +107,7 @@ def test_activity_is_paginated_and_never_shows_a_secret(browser, demo):
         secrets.append(created.clear)
         keys.revoke_key(demo.acme.id, created.key.id, ava.id)
     for i in range(8):
-        workspaces.change_plan(demo.acme.id, ava.id, "team" if i % 2 == 0 else "pro")
+        plans.change_plan(demo.acme.id, ava.id, "team" if i % 2 == 0 else "pro")
     assert db.session.scalar(select(db.func.count()).select_from(AuditEvent)) == 28
     browser.login("ava@acme.test")
     first = browser.get("/settings/activity").text

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from fvapp.extensions import db
 from fvapp.models import ApiKey, AuditEvent, Initiative, Membership
-from fvapp.services import workspaces
+from fvapp.services import plans
 
 
 def _stale_tab(browser, demo):
@@ -14,7 +14,7 @@ def _stale_tab(browser, demo):
     page = browser.get("/settings/general").text
     assert f'name="workspace_guard" value="{demo.acme.id}"' in page
     assert f'"X-Workspace": "{demo.acme.id}"' in page
-    workspaces.set_plan(demo.fox.id, "pro", None)
+    plans.set_plan(demo.fox.id, "pro", None)
     browser.switch(demo.fox.id)
 
 

@@ -5,8 +5,8 @@ import time
 from flask import Blueprint
 from flask.sessions import SecureCookieSessionInterface
 
-ROOT = "/api"
-PREFIX = ROOT + "/v1"
+from ..paths import API_PREFIX as PREFIX
+from ..paths import API_ROOT as ROOT
 
 bp = Blueprint("api", __name__, url_prefix=PREFIX)
 

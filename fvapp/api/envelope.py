@@ -12,9 +12,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..services import key_auth
 from ..services.errors import DomainError, Forbidden, NotFound
-from .schemas import CODES, PAID_PLAN_REQUIRED, Envelope, ErrorDetail, ErrorResponse, Meta, iso
+from .schemas import CODES, PAID_PLAN_REQUIRED, Envelope, ErrorDetail, ErrorResponse, Meta
 
-__all__ = ["ApiError", "error", "error_for_domain", "error_for_exception", "iso", "request_id",
+__all__ = ["ApiError", "error", "error_for_domain", "error_for_exception", "request_id",
            "success"]
 
 

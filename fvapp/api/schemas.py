@@ -10,7 +10,7 @@ import re
 import sys
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ..formatting import iso
 from ..models import PLANS, ROLES
 from ..services import text as text_rules
 from ..services.errors import DomainError
@@ -48,13 +49,6 @@ CODES = {
 }
 PAID_PLAN_REQUIRED = "PAID_PLAN_REQUIRED"
 ERROR_CODES = (*(code for code, _ in CODES.values()), PAID_PLAN_REQUIRED)
-
-
-def iso(dt: datetime | None) -> str | None:
-    """ISO-8601 UTC with milliseconds and Z: the one timestamp format of the API."""
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 Timestamp = Annotated[

@@ -3,7 +3,9 @@ from flask_login import current_user, login_required
 
 from ..services import initiatives
 from ..services.errors import DomainError, NotFound
-from ..web import check_workspace_guard, choose_workspace, page_or_fragment, require_context
+from ..web.context import choose_workspace, require_context
+from ..web.guard import check_workspace_guard
+from ..web.htmx import page_or_fragment
 from . import bp
 from .forms import InitiativeForm, SwitchWorkspaceForm
 

@@ -20,13 +20,13 @@ def configure_login(login_manager) -> None:
         # dialog: tell it to load the login page as a whole, coming back to the page shown.
         from urllib.parse import urlsplit
 
-        from flask import flash, make_response, redirect, request, url_for
+        from flask import flash, redirect, request, url_for
 
-        if request.headers.get("HX-Request") == "true":
+        from ..web.htmx import hx_redirect, is_htmx
+
+        if is_htmx():
             shown = urlsplit(request.headers.get("HX-Current-URL", "")).path or "/"
-            response = make_response("", 401)
-            response.headers["HX-Redirect"] = url_for("auth.login", next=shown)
-            return response
+            return hx_redirect(url_for("auth.login", next=shown), 401)
         flash(login_manager.login_message, login_manager.login_message_category)
         if request.method in ("GET", "HEAD"):
             back = request.full_path.rstrip("?")

@@ -15,6 +15,7 @@ from .passwords import (
     password_too_long,
 )
 from .text import clean_text
+from .transaction import atomic
 
 
 def normalize_email(email: str) -> str:
@@ -58,12 +59,12 @@ def create_user(email: str, name: str, password: str) -> User:
     if find_user(email) is not None:
         raise DomainError(f"A user with the email {email} already exists.", field="email")
     user = User(email=email, name=name, password_hash=hash_password(password))
-    db.session.add(user)
-    db.session.commit()
+    with atomic():
+        db.session.add(user)
     return user
 
 
 def end_all_sessions(user: User) -> None:
     """Logout: every session cookie issued before now stops working."""
-    user.session_generation += 1
-    db.session.commit()
+    with atomic():
+        user.session_generation += 1

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
 from ..extensions import db
 from ..models import AuditEvent
 
@@ -32,3 +35,31 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+# -- reads ----------------------------------------------------------------------------------
+
+
+def events_page(workspace_id: uuid.UUID, page: int, size: int) -> tuple[list[AuditEvent], bool]:
+    """One page of the workspace's events, newest first, with their actors; and whether there
+    are more after it."""
+    stmt = (
+        select(AuditEvent)
+        .where(AuditEvent.workspace_id == workspace_id)
+        .options(selectinload(AuditEvent.actor))
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .offset((page - 1) * size)
+        .limit(size + 1)
+    )
+    events = list(db.session.scalars(stmt))
+    return events[:size], len(events) > size
+
+
+def last_plan_change(workspace_id: uuid.UUID) -> AuditEvent | None:
+    stmt = (
+        select(AuditEvent)
+        .where(AuditEvent.workspace_id == workspace_id, AuditEvent.action == "plan.changed")
+        .order_by(AuditEvent.created_at.desc())
+        .limit(1)
+    )
+    return db.session.scalar(stmt)

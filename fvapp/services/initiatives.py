@@ -11,6 +11,7 @@ from ..extensions import db
 from ..models import Initiative, utcnow
 from .scoping import get_in_workspace
 from .text import clean_text
+from .transaction import atomic
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 10_000
@@ -72,8 +73,8 @@ def create_initiative(
         created_at=now,
         updated_at=now,
     )
-    db.session.add(initiative)
-    db.session.commit()
+    with atomic():
+        db.session.add(initiative)
     return initiative
 
 
@@ -83,21 +84,21 @@ _UNSET = object()
 def update_initiative(
     initiative: Initiative, *, title=_UNSET, description=_UNSET, archived=_UNSET
 ) -> Initiative:
-    changed = False  # updated_at moves only when something really changed
-    if title is not _UNSET and (title := clean_title(title)) != initiative.title:
-        initiative.title = title
-        changed = True
-    if description is not _UNSET and (
-        (description := clean_description(description)) != initiative.description
-    ):
-        initiative.description = description
-        changed = True
-    if archived is not _UNSET and bool(archived) != initiative.archived:
-        initiative.archived_at = utcnow() if archived else None
-        changed = True
-    if changed:
-        initiative.updated_at = utcnow()
-    db.session.commit()
+    with atomic():
+        changed = False  # updated_at moves only when something really changed
+        if title is not _UNSET and (title := clean_title(title)) != initiative.title:
+            initiative.title = title
+            changed = True
+        if description is not _UNSET and (
+            (description := clean_description(description)) != initiative.description
+        ):
+            initiative.description = description
+            changed = True
+        if archived is not _UNSET and bool(archived) != initiative.archived:
+            initiative.archived_at = utcnow() if archived else None
+            changed = True
+        if changed:
+            initiative.updated_at = utcnow()
     return initiative
 
 

@@ -18,9 +18,9 @@ from sqlalchemy.exc import DBAPIError
 from ..db_setup import immediate_begin
 from ..extensions import db
 from ..models import ApiKey, Membership, User, Workspace, utcnow
-from . import keys, workspaces
+from . import keys, rules
 from .errors import DomainError
-from .transaction import atomic
+from .transaction import atomic, end_read
 
 BEARER = "bearer"
 MISSING = "Send your API key in the header Authorization: Bearer <key>."
@@ -127,7 +127,7 @@ def authenticate(authorization: str | None, touch_every: timedelta,
     row = _lookup(key_hash or keys.hash_key(candidate))
     if not usable(row):
         raise KeyRejected()
-    if not workspaces.plan_has_api_access(row.plan):
+    if not rules.plan_has_api_access(row.plan):
         raise PlanRequired()
     last_used_at = row.last_used_at
     now = utcnow()
@@ -158,21 +158,20 @@ def _lookup(key_hash: str):
     if db.session.get_bind().dialect.name != "postgresql" or db.session().in_transaction():
         return db.session.execute(statement, params).first()
     for attempt in (1, 2):
-        connection = db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         try:
-            row = connection.execute(statement, params).first()
+            # A unit of its own: no COMMIT is sent (nothing was begun), and the connection goes
+            # back to the pool at once; a failure rolls the session back.
+            with atomic():
+                connection = db.session.connection(
+                    execution_options={"isolation_level": "AUTOCOMMIT"})
+                row = connection.execute(statement, params).first()
         except DBAPIError as exc:
-            db.session.rollback()
             # A pooled connection found dead (the server restarted since it was last used; no
             # ping, see db_setup): SQLAlchemy has invalidated the pool, so a read retried once
             # gets a fresh connection; the request succeeds as with pool_pre_ping.
             if attempt == 1 and exc.connection_invalidated:
                 continue
             raise
-        except BaseException:
-            db.session.rollback()
-            raise
-        db.session.commit()  # no COMMIT is sent (nothing was begun); the connection goes back
         return row
     raise AssertionError("unreachable")
 
@@ -180,8 +179,9 @@ def _lookup(key_hash: str):
 def _touch(key_id: uuid.UUID, now: datetime, every: timedelta) -> None:
     """Record the use. The guard in WHERE keeps concurrent requests from writing twice; the write
     gets a transaction of its own (on SQLite, BEGIN IMMEDIATE: a read transaction that turns
-    into a writer can fail instead of waiting its turn)."""
-    db.session.commit()
+    into a writer can fail instead of waiting its turn). It ends the lookup's read transaction
+    (SQLite) first, and refuses to run over anyone's uncommitted changes: it never commits them."""
+    end_read()
     with immediate_begin(), atomic():
         db.session.execute(
             update(ApiKey)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import MAX_ACTIVE_KEYS, ApiKey, utcnow
-from . import audit, workspaces
+from . import audit, rules, workspaces
 from .errors import DomainError, Forbidden
 from .scoping import get_in_workspace
 from .text import clean_text
@@ -133,7 +133,7 @@ def get_key(workspace_id: uuid.UUID, key_id: uuid.UUID | str) -> ApiKey:
 
 def _require_manager(workspace_id: uuid.UUID, actor_id: uuid.UUID, plan: str) -> None:
     member = workspaces.membership(actor_id, workspace_id)
-    if not workspaces.can_manage_keys(member.role if member else None, plan):
+    if not rules.can_manage_keys(member.role if member else None, plan):
         raise Forbidden("Only owners and admins of a paid workspace can manage API keys.")
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import ROLES, ApiKey, Membership, User
-from . import accounts, audit, keys, workspaces
+from . import accounts, audit, keys, rules, workspaces
 from .errors import DomainError, Forbidden
 from .scoping import get_in_workspace
 from .transaction import atomic
@@ -47,7 +47,7 @@ def owner_count(workspace_id: uuid.UUID) -> int:
 
 def assignable_roles(actor_role: str | None) -> list[str]:
     """The roles an actor may hand out: only an owner makes owners."""
-    if not workspaces.can_manage_members(actor_role):
+    if not rules.can_manage_members(actor_role):
         return []
     return [r for r in ROLES if r != "owner" or actor_role == "owner"]
 
@@ -66,7 +66,7 @@ class MemberActions:
 
 
 def actions_for(actor: Membership, target: Membership) -> MemberActions:
-    manages = workspaces.can_manage_members(actor.role)
+    manages = rules.can_manage_members(actor.role)
     reachable = manages and not touches_owner_without_being_one(actor, target)
     return MemberActions(change_role=reachable, remove=reachable or target.id == actor.id)
 
@@ -74,7 +74,7 @@ def actions_for(actor: Membership, target: Membership) -> MemberActions:
 def refusal_to_change_role(actor: Membership, target: Membership, new_role: str | None,
                            owners: int) -> str | None:
     """Why `actor` may not give `target` this role (None when allowed)."""
-    if not workspaces.can_manage_members(actor.role):
+    if not rules.can_manage_members(actor.role):
         return "Only owners and admins can change roles."
     if new_role not in ROLES:
         return "Choose a role: owner, admin or member."
@@ -92,7 +92,7 @@ def refusal_to_remove(actor: Membership, target: Membership, owners: int) -> str
     """Why `actor` may not remove `target` (None when allowed). Anyone may leave, as long as
     an owner remains."""
     leaving = target.id == actor.id
-    if not leaving and not workspaces.can_manage_members(actor.role):
+    if not leaving and not rules.can_manage_members(actor.role):
         return "Only owners and admins can remove members."
     if not leaving and touches_owner_without_being_one(actor, target):
         return "Only an owner can remove an owner."
@@ -108,55 +108,55 @@ def refusal_to_remove(actor: Membership, target: Membership, owners: int) -> str
 
 def _actor(workspace_id: uuid.UUID, actor_id: uuid.UUID) -> Membership:
     actor = workspaces.membership(actor_id, workspace_id)
-    if actor is None or not workspaces.can_manage_members(actor.role):
+    if actor is None or not rules.can_manage_members(actor.role):
         raise Forbidden("Only owners and admins can manage members.")
     return actor
 
 
-@atomic()
 def add_member(workspace_id: uuid.UUID, actor_id: uuid.UUID, email: str, role: str,
                ip: str | None = None) -> Membership:
-    workspaces.lock_workspace(workspace_id)
-    actor = _actor(workspace_id, actor_id)
-    if role not in ROLES:
-        raise DomainError("Choose a role: owner, admin or member.", field="role")
-    if role not in assignable_roles(actor.role):
-        raise DomainError("Only an owner can make someone an owner.", field="role")
-    email = accounts.normalize_email(email)
-    if not email:
-        raise DomainError("Enter the email of the person to add.", field="email")
-    user = accounts.find_user(email)
-    if user is None:
-        raise DomainError(
-            f"No ForceVue account uses {email}. They need an account before they can be added.",
-            field="email",
-        )
-    if workspaces.membership(user.id, workspace_id) is not None:
-        raise DomainError(f"{user.name} is already a member of this workspace.", field="email")
-    member = Membership(user_id=user.id, workspace_id=workspace_id, role=role)
-    db.session.add(member)
-    db.session.flush()
-    audit.record(workspace_id=workspace_id, actor_id=actor_id, action="member.added",
-                 target_type="member", target_id=user.id, target_label=user.email,
-                 detail=f"as {role}", ip=ip)
-    return member
+    with atomic():
+        workspaces.lock_workspace(workspace_id)
+        actor = _actor(workspace_id, actor_id)
+        if role not in ROLES:
+            raise DomainError("Choose a role: owner, admin or member.", field="role")
+        if role not in assignable_roles(actor.role):
+            raise DomainError("Only an owner can make someone an owner.", field="role")
+        email = accounts.normalize_email(email)
+        if not email:
+            raise DomainError("Enter the email of the person to add.", field="email")
+        user = accounts.find_user(email)
+        if user is None:
+            raise DomainError(
+                f"No ForceVue account uses {email}. They need an account before they can be added.",
+                field="email",
+            )
+        if workspaces.membership(user.id, workspace_id) is not None:
+            raise DomainError(f"{user.name} is already a member of this workspace.", field="email")
+        member = Membership(user_id=user.id, workspace_id=workspace_id, role=role)
+        db.session.add(member)
+        db.session.flush()
+        audit.record(workspace_id=workspace_id, actor_id=actor_id, action="member.added",
+                     target_type="member", target_id=user.id, target_label=user.email,
+                     detail=f"as {role}", ip=ip)
+        return member
 
 
-@atomic()
 def change_role(workspace_id: uuid.UUID, actor_id: uuid.UUID, membership_id, role: str,
                 ip: str | None = None) -> Membership:
-    workspaces.lock_workspace(workspace_id)
-    actor = _actor(workspace_id, actor_id)
-    target = get_member(workspace_id, membership_id)
-    refusal = refusal_to_change_role(actor, target, role, owner_count(workspace_id))
-    if refusal:
-        raise DomainError(refusal, field="role")
-    if target.role != role:
-        audit.record(workspace_id=workspace_id, actor_id=actor_id, action="member.role_changed",
-                     target_type="member", target_id=target.user_id,
-                     target_label=target.user.email, detail=f"{target.role} → {role}", ip=ip)
-        target.role = role
-    return target
+    with atomic():
+        workspaces.lock_workspace(workspace_id)
+        actor = _actor(workspace_id, actor_id)
+        target = get_member(workspace_id, membership_id)
+        refusal = refusal_to_change_role(actor, target, role, owner_count(workspace_id))
+        if refusal:
+            raise DomainError(refusal, field="role")
+        if target.role != role:
+            audit.record(workspace_id=workspace_id, actor_id=actor_id, action="member.role_changed",
+                         target_type="member", target_id=target.user_id,
+                         target_label=target.user.email, detail=f"{target.role} → {role}", ip=ip)
+            target.role = role
+        return target
 
 
 @dataclass(frozen=True)
@@ -165,23 +165,23 @@ class Removal:
     revoked: list[ApiKey]
 
 
-@atomic()
 def remove_member(workspace_id: uuid.UUID, actor_id: uuid.UUID, membership_id,
                   ip: str | None = None) -> Removal:
     """Removes the membership and revokes the member's keys in this workspace, together."""
-    workspaces.lock_workspace(workspace_id)
-    target = get_member(workspace_id, membership_id)
-    actor = target if target.user_id == actor_id else _actor(workspace_id, actor_id)
-    refusal = refusal_to_remove(actor, target, owner_count(workspace_id))
-    if refusal:
-        raise DomainError(refusal)
-    user = target.user
-    revoked = keys.revoke_keys_of_creator(
-        workspace_id, user.id, actor_id, reason=keys.REASON_CREATOR_REMOVED, ip=ip
-    )
-    audit.record(workspace_id=workspace_id, actor_id=actor_id, action="member.removed",
-                 target_type="member", target_id=user.id, target_label=user.email,
-                 detail=(f"{len(revoked)} API key{'s' if len(revoked) != 1 else ''} revoked"
-                         if revoked else ""), ip=ip)
-    db.session.delete(target)
-    return Removal(user=user, revoked=revoked)
+    with atomic():
+        workspaces.lock_workspace(workspace_id)
+        target = get_member(workspace_id, membership_id)
+        actor = target if target.user_id == actor_id else _actor(workspace_id, actor_id)
+        refusal = refusal_to_remove(actor, target, owner_count(workspace_id))
+        if refusal:
+            raise DomainError(refusal)
+        user = target.user
+        revoked = keys.revoke_keys_of_creator(
+            workspace_id, user.id, actor_id, reason=keys.REASON_CREATOR_REMOVED, ip=ip
+        )
+        audit.record(workspace_id=workspace_id, actor_id=actor_id, action="member.removed",
+                     target_type="member", target_id=user.id, target_label=user.email,
+                     detail=(f"{len(revoked)} API key{'s' if len(revoked) != 1 else ''} revoked"
+                             if revoked else ""), ip=ip)
+        db.session.delete(target)
+        return Removal(user=user, revoked=revoked)

@@ -5,7 +5,10 @@ from collections.abc import Callable
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import login_required
 
-from ..web import Context, check_workspace_guard, is_htmx, require_context
+from ..web.context import Context, current_context, require_context
+from ..web.guard import check_workspace_guard
+from ..web.htmx import is_htmx
+from .nav import settings_sections
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -14,6 +17,13 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 @login_required
 def _signed_in():
     check_workspace_guard()
+
+
+@bp.context_processor
+def _navigation():
+    """The Settings navigation, for the section pages of this blueprint."""
+    ctx = current_context()
+    return {"settings_sections": settings_sections(ctx.role, ctx.plan) if ctx else []}
 
 
 def gate(allowed: Callable[[Context], bool]) -> Context:

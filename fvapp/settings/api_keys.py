@@ -12,11 +12,12 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 
-from ..api import PREFIX as API_PREFIX
 from ..models import utcnow
-from ..services import keys, leaks, workspaces
+from ..paths import API_PREFIX
+from ..services import keys, leaks, rules
 from ..services.errors import DomainError, Forbidden, NotFound
-from ..web import client_ip, hx, is_htmx, page_or_fragment
+from ..web.context import client_ip
+from ..web.htmx import hx, is_htmx, page_or_fragment
 from . import bp, dialog_or_page, gate
 
 KEYS_CHANGED = "keysChanged"  # the section listens for it (hx-trigger="keysChanged from:body")
@@ -37,7 +38,7 @@ class KeyForm(FlaskForm):
 
 
 def _allowed(ctx) -> bool:
-    return workspaces.can_manage_keys(ctx.role, ctx.plan)
+    return rules.can_manage_keys(ctx.role, ctx.plan)
 
 
 def _key_or_404(ctx, key_id):

@@ -3,9 +3,10 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField
 
-from ..services import workspaces
+from ..services import rules, workspaces
 from ..services.errors import DomainError
-from ..web import client_ip, page_or_fragment
+from ..web.context import client_ip
+from ..web.htmx import page_or_fragment
 from . import bp, gate
 
 
@@ -16,7 +17,7 @@ class RenameForm(FlaskForm):
 def _render(ctx, form, status=200):
     return page_or_fragment(
         "settings/general.html", "settings/_general.html", status,
-        ctx=ctx, form=form, can_rename=workspaces.can_rename_workspace(ctx.role),
+        ctx=ctx, form=form, can_rename=rules.can_rename_workspace(ctx.role),
     )
 
 
@@ -28,7 +29,7 @@ def general():
 
 @bp.route("/general", methods=["POST"])
 def rename_workspace():
-    ctx = gate(lambda c: workspaces.can_rename_workspace(c.role))
+    ctx = gate(lambda c: rules.can_rename_workspace(c.role))
     form = RenameForm()
     try:
         workspaces.rename(ctx.workspace, current_user, ctx.role, form.name.data, ip=client_ip())

@@ -7,9 +7,10 @@ from wtforms import EmailField, RadioField, SelectField
 
 from ..services import keys as keys_service
 from ..services import members as members_service
-from ..services import workspaces
+from ..services import rules
 from ..services.errors import DomainError, NotFound
-from ..web import client_ip, hx, is_htmx, page_or_fragment
+from ..web.context import client_ip
+from ..web.htmx import hx, hx_redirect, is_htmx, page_or_fragment
 from . import bp, dialog_or_page, gate
 
 ROLE_HELP = {
@@ -33,7 +34,7 @@ class RoleForm(FlaskForm):
 
 
 def _manager(ctx) -> bool:
-    return workspaces.can_manage_members(ctx.role)
+    return rules.can_manage_members(ctx.role)
 
 
 def _member_or_404(ctx, membership_id):
@@ -172,8 +173,6 @@ def remove_member(membership_id):
     if removal.user.id == current_user.id:  # they left the workspace: go somewhere still theirs
         flash(message, "success")
         if is_htmx():
-            response = make_response("", 200)
-            response.headers["HX-Redirect"] = url_for("app.dashboard")
-            return response
+            return hx_redirect(url_for("app.dashboard"), 200)
         return redirect(url_for("app.dashboard"), code=303)
     return _done(ctx, message)

@@ -151,8 +151,9 @@ def test_at_the_cap_create_key_is_disabled_with_its_reason(page_factory, demo, b
 
 def test_at_the_cap_keys_unused_for_30_days_are_pointed_at(page_factory, demo):
     ava = demo.user("ava@acme.test")
-    for n in range(keys.MAX_ACTIVE_KEYS):
-        key = keys.create_key(demo.acme.id, ava.id, f"Service {n + 1}").key
+    created = [keys.create_key(demo.acme.id, ava.id, f"Service {n + 1}").key
+               for n in range(keys.MAX_ACTIVE_KEYS)]
+    for n, key in enumerate(created):
         if n == 3:
             key.last_used_at = utcnow() - timedelta(days=45)
         elif n != 4:

@@ -125,9 +125,9 @@ def test_add_member_with_an_error_then_success(page_factory, demo, backend):
 def test_a_failed_htmx_request_says_so_instead_of_doing_nothing(page_factory, demo, backend):
     """Adam has Acme's members page open, switches to Fox Free in another tab, then clicks here:
     the server refuses (409) and the page explains it, with a Reload button."""
-    from fvapp.services import workspaces
+    from fvapp.services import plans
 
-    workspaces.set_plan(demo.fox.id, "pro", None)
+    plans.set_plan(demo.fox.id, "pro", None)
     page, watch = page_factory()
     login(page, "adam@acme.test")
     page.goto("/settings/members")

@@ -1,0 +1,45 @@
+"""Template filters: timestamps (iso, utc, ago) and audit events in words."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ..formatting import iso, utc
+
+EVENT_TEXT = {
+    "api_key.created": "created API key {label}",
+    "api_key.revoked": "revoked API key {label}",
+    "api_key.leak_revoked": "revoked API key {label}, reported public",
+    "leak_alert.dismissed": "dismissed the leak alert about API key {label}",
+    "member.added": "added {label}",
+    "member.role_changed": "changed the role of {label}",
+    "member.removed": "removed {label}",
+    "plan.changed": "changed the plan",
+    "workspace.renamed": "renamed the workspace to {label}",
+}
+
+
+def describe_event(event) -> str:
+    text = EVENT_TEXT.get(event.action, event.action).format(label=event.target_label)
+    return f"{text[0].upper()}{text[1:]}" + (f" ({event.detail})" if event.detail else "")
+
+
+def ago(dt: datetime | None, now: datetime | None = None) -> str:
+    if dt is None:
+        return "Never"
+    seconds = int(((now or datetime.now(UTC)) - dt).total_seconds())
+    if seconds < 45:
+        return "just now"
+    for unit, size in (("year", 31_536_000), ("month", 2_592_000), ("day", 86_400),
+                       ("hour", 3_600), ("minute", 60)):
+        if seconds >= size:
+            n = round(seconds / size) if unit == "minute" else seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"
+
+
+def register(app) -> None:
+    app.add_template_filter(iso, "iso")
+    app.add_template_filter(utc, "utc")
+    app.add_template_filter(ago, "ago")
+    app.add_template_filter(describe_event, "describe_event")
