@@ -35,10 +35,10 @@ clean:
 # fvapp's GET /api/v1/me against a minimal Flask + psycopg reference, side by side, on the local
 # PostgreSQL and Redis (BENCH_ARGS="--big-keys 100000" for a quicker run). See README "Performance".
 bench: $(STAMP)
-	$(BIN)/python benchmarks/compare.py $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.compare $(BENCH_ARGS)
 
 # nginx in front of two gunicorn instances on the local PostgreSQL and Redis, 10 minutes of mixed
 # traffic, then the verdict (no 5xx, no log errors, flat worker memory). See README "Running
 # several instances"; SOAK_ARGS="--duration 120" for a shorter run.
 soak: $(STAMP)
-	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
+	$(BIN)/python -m benchmarks.soak $(SOAK_ARGS)

@@ -2,8 +2,8 @@
 statements per request, last_used_at writes, round trips to PostgreSQL per request, and
 key_auth.authenticate alone.
 
-    .venv/bin/python benchmarks/api_auth.py                       # SQLite in a temporary dir
-    .venv/bin/python benchmarks/api_auth.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\
+    .venv/bin/python -m benchmarks.api_auth                       # SQLite in a temporary dir
+    .venv/bin/python -m benchmarks.api_auth --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\
         --redis-url redis://127.0.0.1:6379/0 --requests 5000
 
 With a PostgreSQL URL it creates a scratch database next to the one named and drops it after.
@@ -20,50 +20,15 @@ BEGIN/ROLLBACK. Speed targets live here, not in the test suite.
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
-import tempfile
 import time
-import uuid
 from datetime import timedelta
-from pathlib import Path
 
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from api_helpers import PgRoundTrips, sql_statements  # noqa: E402
-
-from fvapp import create_app  # noqa: E402
-from fvapp.cli import seed_demo  # noqa: E402
-from fvapp.extensions import db  # noqa: E402
-from fvapp.services import key_auth, keys  # noqa: E402
-from fvapp.services.accounts import find_user  # noqa: E402
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def scratch_database(url: str | None):
-    if url is None:
-        path = Path(tempfile.mkdtemp()) / "bench.sqlite3"
-        return f"sqlite:///{path}", lambda: None
-    base = make_url(url)
-    name = f"fvapp_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-
-    def drop():
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
+from benchmarks.common import bench_app, migrate_and_seed, p50_p99, scratch_database
+from fvapp.extensions import db
+from fvapp.services import key_auth
+from tests.support.tracing import PgRoundTrips, engine_of, sql_statements
 
 
 def main() -> None:
@@ -81,25 +46,9 @@ def main() -> None:
 
 
 def run(url: str, args) -> None:
-    app = create_app({
-        "ENV_MODE": "testing",
-        "SECRET_KEY": "benchmark-" + uuid.uuid4().hex,
-        "SQLALCHEMY_DATABASE_URI": url,
-        "BCRYPT_ROUNDS": 4,
-        "REDIS_URL": args.redis_url,
-        "RATELIMIT_STORAGE_URI": args.redis_url or "memory://",
-        "RATELIMIT_KEY_PREFIX": f"fvapp-bench-{uuid.uuid4().hex[:8]}",
-        "API_RATE_LIMIT": "1000000 per minute",
-    })
-    with app.app_context():
-        from flask_migrate import upgrade
-
-        upgrade()
-        seed_demo()
-        ava = find_user("ava@acme.test")
-        workspace_id = next(m.workspace_id for m in ava.memberships if m.role == "owner")
-        clear = keys.create_key(workspace_id, ava.id, "benchmark").clear
-        engine = db.engine
+    app = bench_app(url, args.redis_url)
+    clear = migrate_and_seed(app).clear
+    engine = engine_of(app)
 
     client = app.test_client()
     headers = {"Authorization": f"Bearer {clear}"}
@@ -139,8 +88,7 @@ def run(url: str, args) -> None:
     print(f"backend: {backend}, rate-limit storage: {args.redis_url or 'memory'}, "
           f"{args.requests} sequential requests, in-process WSGI")
     print(f"GET /api/v1/me: {args.requests / elapsed:,.0f} requests/s, "
-          f"p50 {statistics.median(latencies) * 1000:.2f} ms, "
-          f"p99 {percentile(latencies, 0.99) * 1000:.2f} ms")
+          f"{p50_p99(latencies)}")
     print(f"SQL statements per request: {per_request:.2f} "
           f"({selects} SELECT, {updates} UPDATE over {args.requests} requests; "
           "transaction control not counted)")
@@ -152,8 +100,7 @@ def run(url: str, args) -> None:
     else:
         print("PostgreSQL round trips per request: n/a on SQLite (in-process, no server)")
     print(f"key_auth.authenticate alone: {len(auth_times) / sum(auth_times):,.0f} calls/s, "
-          f"p50 {statistics.median(auth_times) * 1000:.3f} ms, "
-          f"p99 {percentile(auth_times, 0.99) * 1000:.3f} ms")
+          f"{p50_p99(auth_times, digits=3)}")
     engine.dispose()
 
 

@@ -8,7 +8,7 @@ Python one) drives them alternately, --rounds times. Then key_auth.authenticate(
 round trips per request (benchmarks/api_auth.py for the details). Stops what it started and
 drops its databases.
 
-    .venv/bin/python benchmarks/compare.py [--keys N] [--big-keys N] [--duration S] [--rounds N]
+    .venv/bin/python -m benchmarks.compare [--keys N] [--big-keys N] [--duration S] [--rounds N]
 """
 
 from __future__ import annotations
@@ -17,15 +17,13 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,17 +31,11 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
-
-from api_auth import percentile, scratch_database  # noqa: E402
-from api_helpers import PgRoundTrips  # noqa: E402
-
-from fvapp import create_app  # noqa: E402
-from fvapp.cli import seed_demo  # noqa: E402
-from fvapp.extensions import db  # noqa: E402
-from fvapp.services import key_auth, keys  # noqa: E402
-from fvapp.services.accounts import find_user  # noqa: E402
+from benchmarks.common import bench_app, migrate_and_seed, percentile, scratch_database
+from fvapp.extensions import db
+from fvapp.services import key_auth
+from tests.support.processes import gunicorn
+from tests.support.tracing import PgRoundTrips, engine_of
 
 WRK = shutil.which("wrk") or ("/usr/bin/wrk" if os.path.exists("/usr/bin/wrk") else None)
 BULK = """
@@ -54,29 +46,13 @@ FROM generate_series(1, :n) AS g
 """
 
 
-def make_app(url: str, redis_url: str | None):
-    return create_app({
-        "ENV_MODE": "testing", "SECRET_KEY": "bench-" + uuid.uuid4().hex,
-        "SQLALCHEMY_DATABASE_URI": url, "BCRYPT_ROUNDS": 4, "REDIS_URL": redis_url,
-        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
-        "RATELIMIT_KEY_PREFIX": f"fvapp-bench-{uuid.uuid4().hex[:8]}",
-        "API_RATE_LIMIT": "100000000 per minute",
-    })
-
-
-def load(url: str, n: int) -> tuple[str, object]:
-    """Migrate, seed the demo, mint one key, add n bulk keys; the clear key and the app."""
-    app = make_app(url, None)
+def load(url: str, n: int) -> tuple[str, object, object]:
+    """Migrate, seed the demo, mint one key, add n bulk keys: the clear key, the app, the seed."""
+    app = bench_app(url)
+    seeded = migrate_and_seed(app)
     with app.app_context():
-        from flask_migrate import upgrade
-
-        upgrade()
-        seed_demo()
-        ava = find_user("ava@acme.test")
-        workspace_id = next(m.workspace_id for m in ava.memberships if m.role == "owner")
-        clear = keys.create_key(workspace_id, ava.id, "benchmark").clear
-        add_keys(workspace_id, ava.id, n)
-    return clear, app
+        add_keys(seeded.workspace_id, seeded.user_id, n)
+    return seeded.clear, app, seeded
 
 
 def add_keys(workspace_id, user_id, n: int) -> None:
@@ -86,41 +62,6 @@ def add_keys(workspace_id, user_id, n: int) -> None:
         db.session.commit()
     db.session.execute(sa.text("ANALYZE api_keys"))
     db.session.commit()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def gunicorn(target: str, env: dict):
-    port = free_port()
-    process = subprocess.Popen(  # noqa: S603 (our own command line)
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", target],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(url + "/api/v1/me", timeout=10)
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"{target} did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def drive(url: str, key: str, seconds: float) -> tuple[float, float, float]:
@@ -174,7 +115,7 @@ def authenticate_latency(app, clear: str, n: int = 3000) -> float:
                 if i >= 200:
                     samples.append((time.perf_counter() - start) * 1e6)
                 db.session.remove()
-    return statistics.median(samples)
+    return percentile(samples, 0.5)
 
 
 def main() -> None:
@@ -194,8 +135,8 @@ def main() -> None:
         ref_url, drop = scratch_database(args.database_url)
         drops.append(drop)
         print(f"loading {args.keys:,} keys into each database …", flush=True)
-        app_key, _ = load(app_url, args.keys)
-        ref_key, _ = load(ref_url, args.keys)
+        app_key, _, _ = load(app_url, args.keys)
+        ref_key, _, _ = load(ref_url, args.keys)
         results: dict[str, list] = {"reference": [], "fvapp": []}
         fv_env = {"FVAPP_ENV": "testing", "SECRET_KEY": "bench-" + uuid.uuid4().hex,
                   "DATABASE_URL": app_url, "REDIS_URL": args.redis_url,
@@ -203,8 +144,9 @@ def main() -> None:
                   "API_RATE_LIMIT": "100000000 per minute"}
         ref_env = {"REFERENCE_DATABASE_URL": make_url(ref_url).set(
             drivername="postgresql").render_as_string(hide_password=False)}
-        with gunicorn("benchmarks.reference_app:app", ref_env) as ref, \
-                gunicorn("wsgi:app", fv_env) as fv:
+        with tempfile.TemporaryDirectory() as ref_dir, tempfile.TemporaryDirectory() as fv_dir, \
+                gunicorn("benchmarks.reference_app:app", ref_env, Path(ref_dir), ready_path="/api/v1/me") as ref, \
+                gunicorn("wsgi:app", fv_env, Path(fv_dir), ready_path="/api/v1/me") as fv:
             for url, key in ((ref, ref_key), (fv, app_key)):
                 drive(url, key, 2)  # warm up
             for _ in range(args.rounds):
@@ -228,19 +170,17 @@ def main() -> None:
         print(f"\nkey_auth.authenticate() median, 1,000 vs {args.big_keys:,} keys:", flush=True)
         big_url, drop = scratch_database(args.database_url)
         drops.append(drop)
-        key, app = load(big_url, 1000)
+        key, app, seeded = load(big_url, 1000)
         small = authenticate_latency(app, key)
         with app.app_context():
-            ava = find_user("ava@acme.test")
-            workspace_id = next(m.workspace_id for m in ava.memberships if m.role == "owner")
-            add_keys(workspace_id, ava.id, args.big_keys - 1000)
+            add_keys(seeded.workspace_id, seeded.user_id, args.big_keys - 1000)
         large = authenticate_latency(app, key)
         print(f"  1,000 keys: {small:.0f} µs; {args.big_keys:,} keys: {large:.0f} µs; "
               f"ratio {large / small:.2f}× (target ≤ 1.3)")
 
-        with app.app_context():
-            trips = PgRoundTrips(db.engine)
-            db.engine.dispose()
+        engine = engine_of(app)
+        trips = PgRoundTrips(engine)
+        engine.dispose()
         client = app.test_client()
         for _ in range(20):
             client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
@@ -251,8 +191,7 @@ def main() -> None:
         print(f"\nPostgreSQL round trips per authenticated request: {sum(found.values()) / 100:g} "
               f"({dict(found)})")
         trips.close()
-        with app.app_context():
-            db.engine.dispose()
+        engine.dispose()
     finally:
         for drop in reversed(drops):
             drop()

@@ -1,8 +1,8 @@
 """What one MCP tool call costs next to the same REST call: `tools/call get_initiative` on
 POST /api/mcp against GET /api/v1/initiatives/<id>, SQL statements per request and p50/p99.
 
-    .venv/bin/python benchmarks/mcp_vs_rest.py                    # SQLite in a temporary dir
-    .venv/bin/python benchmarks/mcp_vs_rest.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+    .venv/bin/python -m benchmarks.mcp_vs_rest                    # SQLite in a temporary dir
+    .venv/bin/python -m benchmarks.mcp_vs_rest --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 In-process through the WSGI interface (no sockets), one request at a time. An MCP client in
 stateless mode sends the tool call as one POST (after its one-off initialize), which is what is
@@ -14,23 +14,11 @@ same service call.
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
 import time
-import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
-
-from api_auth import percentile, scratch_database  # noqa: E402
-from api_helpers import sql_statements  # noqa: E402
-
-from fvapp import create_app  # noqa: E402
-from fvapp.cli import seed_demo  # noqa: E402
-from fvapp.extensions import db  # noqa: E402
-from fvapp.services import initiatives, keys  # noqa: E402
-from fvapp.services.accounts import find_user  # noqa: E402
+from benchmarks.common import bench_app, migrate_and_seed, p50_p99, scratch_database
+from fvapp.services import initiatives
+from tests.support.tracing import engine_of, sql_statements
 
 
 def measure(client, send, count, engine):
@@ -60,21 +48,12 @@ def main() -> None:
 
 
 def run(url: str, count: int) -> None:
-    app = create_app({
-        "ENV_MODE": "testing", "SECRET_KEY": "benchmark-" + uuid.uuid4().hex,
-        "SQLALCHEMY_DATABASE_URI": url, "BCRYPT_ROUNDS": 4, "REDIS_URL": None,
-        "RATELIMIT_STORAGE_URI": "memory://", "API_RATE_LIMIT": "1000000 per minute",
-    })
+    app = bench_app(url)
+    seeded = migrate_and_seed(app)
+    clear = seeded.clear
     with app.app_context():
-        from flask_migrate import upgrade
-
-        upgrade()
-        seed_demo()
-        ava = find_user("ava@acme.test")
-        workspace_id = next(m.workspace_id for m in ava.memberships if m.role == "owner")
-        clear = keys.create_key(workspace_id, ava.id, "benchmark").clear
-        item_id = str(initiatives.create_initiative(workspace_id, ava.id, "Bench", None).id)
-        engine = db.engine
+        item_id = str(initiatives.create_initiative(seeded.workspace_id, seeded.user_id, "Bench", None).id)
+    engine = engine_of(app)
 
     client = app.test_client()
     auth = {"Authorization": f"Bearer {clear}"}
@@ -91,8 +70,7 @@ def run(url: str, count: int) -> None:
           "in-process WSGI")
     for label, (latencies, statements) in (("REST GET /api/v1/initiatives/<id>", rest),
                                            ("MCP tools/call get_initiative", mcp)):
-        print(f"{label}: p50 {statistics.median(latencies) * 1000:.2f} ms, "
-              f"p99 {percentile(latencies, 0.99) * 1000:.2f} ms, "
+        print(f"{label}: {p50_p99(latencies)}, "
               f"{len(latencies) / sum(latencies):,.0f} req/s, "
               f"SQL statements/request {statements:.2f}")
     engine.dispose()

@@ -11,10 +11,10 @@ The traffic, all through nginx, each actor a thread of its own:
 - a load balancer's probe: GET /healthz and /readyz.
 
 Standalone it makes a scratch PostgreSQL database (migrated, the demo seeded, one key) and the
-cluster (tests/cluster.py), and drops both at the end; tests/test_multi_instance.py runs the same
-run() for 45 s against its own.
+cluster (tests/support/cluster.py), and drops both at the end; tests/test_multi_instance_load.py
+runs the same run() for 45 s against its own.
 
-    .venv/bin/python benchmarks/soak.py [--duration S] [--warmup S] [--database-url URL] [--redis-url URL]
+    .venv/bin/python -m benchmarks.soak [--duration S] [--warmup S] [--database-url URL] [--redis-url URL]
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
-
-from cluster import Cluster, WebUser, cluster, cluster_env  # noqa: E402
+from benchmarks.common import bench_app, migrate_and_seed, scratch_database
+from fvapp.cli import DEMO_PASSWORD
+from tests.support.browser import WebUser
+from tests.support.cluster import Cluster, cluster, cluster_env
 
 RSS_GROWTH_LIMIT = 0.10
 
@@ -212,27 +212,10 @@ def run(stack: Cluster, api_key: str, email: str, password: str, duration: float
     return report
 
 
-def prepare(database_url: str, redis_url: str) -> tuple[str, str, str]:
+def prepare(database_url: str) -> tuple[str, str, str]:
     """Migrate the scratch database, seed the demo, mint a key: (clear key, owner email, password)."""
-    from flask_migrate import upgrade
-
-    from fvapp import create_app
-    from fvapp.cli import DEMO_PASSWORD, seed_demo
-    from fvapp.extensions import db
-    from fvapp.services import keys
-    from fvapp.services.accounts import find_user
-
-    app = create_app({"ENV_MODE": "testing", "SECRET_KEY": "soak-" + uuid.uuid4().hex,
-                      "SQLALCHEMY_DATABASE_URI": database_url, "BCRYPT_ROUNDS": 4, "REDIS_URL": None,
-                      "RATELIMIT_STORAGE_URI": "memory://"})
-    with app.app_context():
-        upgrade()
-        seed_demo()
-        ava = find_user("ava@acme.test")
-        workspace_id = next(m.workspace_id for m in ava.memberships if m.role == "owner")
-        clear = keys.create_key(workspace_id, ava.id, "soak").clear
-        db.engine.dispose()
-    return clear, "ava@acme.test", DEMO_PASSWORD
+    seeded = migrate_and_seed(bench_app(database_url))
+    return seeded.clear, "ava@acme.test", DEMO_PASSWORD
 
 
 def main() -> int:
@@ -244,11 +227,9 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
 
-    from api_auth import scratch_database
-
     url, drop = scratch_database(args.database_url)
     try:
-        clear, email, password = prepare(url, args.redis_url)
+        clear, email, password = prepare(url)
         with tempfile.TemporaryDirectory(prefix="fvapp-soak-") as work, \
                 cluster(Path(work), cluster_env(url, args.redis_url, "fvapp-soak")) as stack:
             print(f"soak: nginx {stack.url} → {', '.join(i.url for i in stack.instances)}, "

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app, g, render_template, request
+from flask import Flask, current_app, g, render_template, request, session
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -59,8 +60,11 @@ def _html(status: int, message: str | None = None, headers=None):
         # fail again inside this handler and leave a bare 500. Anonymous for this page only:
         # the session, and so the login, is untouched.
         g._login_user = current_app.login_manager.anonymous_user()
+    # Signed in: the page sits in the app shell. On a 503 the session alone says so (no query).
+    in_shell = bool(session.get("_user_id")) if status == 503 else current_user.is_authenticated
     body = render_template(
-        "errors/error.html", status=status, title=title, message=message or MESSAGES.get(status)
+        "errors/error.html", status=status, title=title, message=message or MESSAGES.get(status),
+        in_shell=in_shell,
     )
     return body, status, headers or {}
 

@@ -2,24 +2,29 @@
 
 Each backend gets a database of its own for the session, built by the Alembic migrations
 (so `db upgrade` from empty is exercised on both). Tables are emptied after every test.
+
+No app context is pushed for a whole test (flaskr's fixtures are the model): each request a test
+client sends pushes its own, with a fresh `g` and db.session, as on a real server. A test that
+calls services or db.session directly does it inside `with app.app_context():`, or asks for the
+`app_context` fixture when it sends no request through a test client. The client refuses a
+request while the test holds a context, which would share that context's `g` and session.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import uuid
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask.globals import _cv_app
+from flask import has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
 from fvapp import create_app
-from fvapp.cli import DEMO_PASSWORD, seed_demo
+from fvapp.cli import seed_demo
 from fvapp.extensions import db
+from tests.support.browser import Browser, Demo
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -44,15 +49,14 @@ def _drop_pg_database(url: str) -> None:
     admin.dispose()
 
 
-class FreshClient(FlaskClient):
-    """Tests keep an app context pushed (to use services and db.session); Flask then reuses it
-    for requests, so `g` would leak from one request into the next. Give each request a fresh
-    `g`, as a real server would."""
+class ContextFreeClient(FlaskClient):
+    """A test client that sends a request only when the test holds no app context: Flask would
+    run the request inside the test's context, sharing its `g` and db.session."""
 
     def open(self, *args, **kwargs):
-        ctx = _cv_app.get(None)
-        if ctx is not None and ctx.app is self.application:
-            ctx.g = self.application.app_ctx_globals_class()
+        if has_app_context():
+            raise RuntimeError("a request sent inside the test's app context would share its g and "
+                               "db.session: leave the `with app.app_context():` block first")
         return super().open(*args, **kwargs)
 
 
@@ -106,7 +110,7 @@ def app_factory(database_url):
 
     def factory(**extra):
         application = create_app(make_config(database_url, **extra))
-        application.test_client_class = FreshClient
+        application.test_client_class = ContextFreeClient
         apps.append(application)
         return application
 
@@ -118,91 +122,28 @@ def app_factory(database_url):
 
 
 @pytest.fixture
-def app(app_factory, database_url):
+def app(app_factory):
     application = app_factory()
-    with application.app_context():
-        yield application
-        db.session.rollback()
-        db.session.remove()
-        with db.engine.begin() as conn:
-            for table in TABLES:
-                conn.exec_driver_sql(f"DELETE FROM {table}")
+    yield application
+    with application.app_context(), db.engine.begin() as conn:
+        for table in TABLES:
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+
+
+@pytest.fixture
+def app_context(app):
+    """An app context for the whole test, for tests that call services and db.session directly
+    and send no request through a test client (a live server's thread has contexts of its own)."""
+    with app.app_context() as context:
+        yield context
 
 
 @pytest.fixture
 def demo(app):
     """The demo table of SPEC §6."""
-    seed_demo()
-    return Demo()
-
-
-class Demo:
-    password = DEMO_PASSWORD
-
-    def user(self, email):
-        from fvapp.services.accounts import find_user
-
-        return find_user(email)
-
-    def workspace(self, name):
-        from fvapp.models import Workspace
-
-        return db.session.scalar(sa.select(Workspace).where(Workspace.name == name))
-
-    @property
-    def acme(self):
-        return self.workspace("Acme Analytics")
-
-    @property
-    def fox(self):
-        return self.workspace("Fox Free")
-
-
-CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-CSRF_HEADER = re.compile(r'"X-CSRFToken": "([^"]+)"')
-
-
-class Browser:
-    """A test client that behaves like a person's browser: it carries the CSRF token."""
-
-    def __init__(self, client):
-        self.client = client
-        self.token = None
-
-    def refresh_token(self, path="/login"):
-        page = self.client.get(path)
-        found = CSRF_HEADER.search(page.text) or CSRF_INPUT.search(page.text)
-        self.token = found.group(1) if found else None
-        return self.token
-
-    def login(self, email, password=DEMO_PASSWORD):
-        self.refresh_token("/login")
-        response = self.client.post(
-            "/login", data={"email": email, "password": password, "csrf_token": self.token}
-        )
-        if response.status_code == 303:
-            self.refresh_token("/")
-        return response
-
-    def get(self, path, htmx=False, **kw):
-        headers = kw.pop("headers", {})
-        if htmx:
-            headers["HX-Request"] = "true"
-        return self.client.get(path, headers=headers, **kw)
-
-    def post(self, path, data=None, htmx=False, csrf=True, **kw):
-        headers = kw.pop("headers", {})
-        data = dict(data or {})
-        if htmx:
-            headers["HX-Request"] = "true"
-            if csrf:
-                headers["X-CSRFToken"] = self.token
-        elif csrf:
-            data.setdefault("csrf_token", self.token)
-        return self.client.post(path, data=data, headers=headers, **kw)
-
-    def switch(self, workspace_id):
-        return self.post("/workspace", {"workspace_id": str(workspace_id)})
+    with app.app_context():
+        seed_demo()
+    return Demo(app)
 
 
 @pytest.fixture
@@ -219,5 +160,3 @@ def browser_factory(app):
 def runner(app):
     return app.test_cli_runner()
 
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"

@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from api_helpers import Api, assert_envelope, bearer, mint_key, sql_statements
 from sqlalchemy import select
 
 from fvapp.extensions import db
 from fvapp.models import ApiKey, Membership, utcnow
 from fvapp.services import keys, plans, workspaces
+from tests.support.api import Api, assert_envelope, bearer, mint_key
+from tests.support.tracing import engine_of, sql_statements
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def ava(demo):
 
 @pytest.fixture
 def key(demo, ava):
-    return mint_key(demo.acme, ava)
+    return mint_key(demo.app, demo.acme, ava)
 
 
 @pytest.fixture
@@ -29,8 +30,8 @@ def api(app, key):
     return Api(app.test_client(), key)
 
 
-def _key_row(clear: str) -> ApiKey:
-    return db.session.scalar(select(ApiKey).where(ApiKey.key_hash == keys.hash_key(clear)))
+def _key_row(demo, clear: str) -> ApiKey:
+    return demo.scalar(select(ApiKey).where(ApiKey.key_hash == keys.hash_key(clear)))
 
 
 def assert_unauthorized(response):
@@ -93,7 +94,7 @@ def test_a_key_in_the_query_string_is_ignored(app, key, param):
 
 def test_malformed_keys_are_refused_without_touching_the_database(app, key):
     client = app.test_client()
-    with sql_statements() as seen:
+    with sql_statements(engine_of(app)) as seen:
         for value in ["Bearer " + _altered(key), "Bearer fvk_live_short", "Basic x", "Bearer"]:
             assert client.get("/api/v1/me", headers={"Authorization": value}).status_code == 401
     assert seen == []
@@ -101,7 +102,8 @@ def test_malformed_keys_are_refused_without_touching_the_database(app, key):
 
 def test_a_revoked_key_is_401_on_the_very_next_request(api, demo, ava):
     assert api.get("/me").status_code == 200
-    keys.revoke_key(demo.acme.id, _key_row(api.key).id, ava.id)
+    with demo.app.app_context():
+        keys.revoke_key(demo.acme.id, _key_row(demo, api.key).id, ava.id)
     assert_unauthorized(api.get("/me"))
     assert_unauthorized(api.get("/initiatives"))
 
@@ -118,7 +120,7 @@ def test_a_browser_session_alone_never_authenticates_the_api(browser, demo, key)
 
 
 def test_with_a_session_and_a_key_the_key_alone_decides(browser, demo):
-    adam_key = mint_key(demo.acme, demo.user("adam@acme.test"))
+    adam_key = mint_key(demo.app, demo.acme, demo.user("adam@acme.test"))
     browser.login("ava@acme.test")
     response = browser.get("/api/v1/me", headers=bearer(adam_key))
     assert response.get_json()["data"]["user"]["email"] == "adam@acme.test"
@@ -137,57 +139,62 @@ def test_the_api_needs_no_csrf_token(api):
 def test_a_free_workspace_answers_403_paid_plan_required_and_an_upgrade_restores_access(
     api, demo, ava
 ):
-    plans.set_plan(demo.acme.id, "free", ava.id)
+    with demo.app.app_context():
+        plans.set_plan(demo.acme.id, "free", ava.id)
     body = assert_envelope(api.get("/me"), 403, "PAID_PLAN_REQUIRED")
     assert "paid plan" in body["error"]
     assert_envelope(api.post("/initiatives", json={"title": "x"}), 403, "PAID_PLAN_REQUIRED")
-    assert _key_row(api.key).revoked_at is None  # a downgrade revokes nothing
+    assert _key_row(demo, api.key).revoked_at is None  # a downgrade revokes nothing
 
-    plans.set_plan(demo.acme.id, "team", ava.id)
+    with demo.app.app_context():
+        plans.set_plan(demo.acme.id, "team", ava.id)
     assert api.get("/me").status_code == 200
 
 
 @pytest.mark.parametrize("plan", ["pro", "team", "consultant", "internal"])
 def test_paid_and_internal_plans_have_api_access(api, demo, ava, plan):
-    plans.set_plan(demo.acme.id, plan, ava.id)
+    with demo.app.app_context():
+        plans.set_plan(demo.acme.id, plan, ava.id)
     assert assert_envelope(api.get("/me"), 200)["data"]["workspace"]["plan"] == plan
 
 
 def test_401_is_checked_before_the_plan(api, demo, ava):
-    plans.set_plan(demo.acme.id, "free", ava.id)
-    keys_row = _key_row(api.key)
-    keys_row.revoked_at = utcnow()
-    db.session.commit()
+    with demo.app.app_context():
+        plans.set_plan(demo.acme.id, "free", ava.id)
+        _key_row(demo, api.key).revoked_at = utcnow()
+        db.session.commit()
     assert_unauthorized(api.get("/me"))
 
 
 def test_a_creator_no_longer_in_the_workspace_is_401(api, demo, ava):
     # The row goes, the key is left as it was (not revoked): the join decides.
-    member = workspaces.membership(ava.id, demo.acme.id)
-    db.session.delete(member)
-    db.session.commit()
-    assert _key_row(api.key).revoked_at is None
+    with demo.app.app_context():
+        db.session.delete(workspaces.membership(ava.id, demo.acme.id))
+        db.session.commit()
+    assert _key_row(demo, api.key).revoked_at is None
     assert_unauthorized(api.get("/me"))
 
 
 def test_a_creator_demoted_to_member_keeps_a_working_key_with_member_rights(app, demo):
     adam = demo.user("adam@acme.test")
-    api = Api(app.test_client(), mint_key(demo.acme, adam))
-    member = db.session.scalar(
-        select(Membership).where(Membership.user_id == adam.id,
-                                 Membership.workspace_id == demo.acme.id)
-    )
-    member.role = "member"
-    db.session.commit()
+    api = Api(app.test_client(), mint_key(demo.app, demo.acme, adam))
+    with app.app_context():
+        member = db.session.scalar(
+            select(Membership).where(Membership.user_id == adam.id,
+                                     Membership.workspace_id == demo.acme.id)
+        )
+        member.role = "member"
+        db.session.commit()
     assert api.get("/me").get_json()["data"]["role"] == "member"
     assert api.post("/initiatives", json={"title": "Members use initiatives"}).status_code == 201
 
 
 def test_a_key_only_ever_sees_its_own_workspace(app, demo):
     adam = demo.user("adam@acme.test")  # admin of both workspaces
-    acme = Api(app.test_client(), mint_key(demo.acme, adam))
-    plans.set_plan(demo.fox.id, "pro", demo.user("fred@fox.test").id)
-    fox = Api(app.test_client(), mint_key(demo.fox, adam))
+    acme = Api(app.test_client(), mint_key(demo.app, demo.acme, adam))
+    with app.app_context():
+        plans.set_plan(demo.fox.id, "pro", demo.user("fred@fox.test").id)
+    fox = Api(app.test_client(), mint_key(demo.app, demo.fox, adam))
     acme.post("/initiatives", json={"title": "Acme only"})
     titles = [i["title"] for i in fox.get("/initiatives").get_json()["data"]["items"]]
     assert titles == []
@@ -197,9 +204,9 @@ def test_a_key_only_ever_sees_its_own_workspace(app, demo):
 # -- the cost of authentication ----------------------------------------------------------
 
 
-def test_one_sql_statement_authenticates_when_last_used_at_is_fresh(api):
+def test_one_sql_statement_authenticates_when_last_used_at_is_fresh(app, api):
     api.get("/me")  # the first use writes last_used_at
-    with sql_statements() as seen:
+    with sql_statements(engine_of(app)) as seen:
         assert api.get("/me").status_code == 200
     assert len(seen) == 1, seen
     statement = seen[0]
@@ -207,9 +214,9 @@ def test_one_sql_statement_authenticates_when_last_used_at_is_fresh(api):
     assert "api_keys.key_hash =" in statement and "memberships" in statement
 
 
-def test_a_listing_adds_only_its_own_query(api):
+def test_a_listing_adds_only_its_own_query(app, api):
     api.get("/me")
-    with sql_statements() as seen:
+    with sql_statements(engine_of(app)) as seen:
         assert api.get("/initiatives").status_code == 200
     assert len(seen) == 2 and "FROM initiatives" in seen[1], seen
 
@@ -218,48 +225,51 @@ def _updates(seen):
     return [s for s in seen if s.startswith("UPDATE api_keys")]
 
 
-def test_last_used_at_is_written_at_most_once_per_key_per_minute(api, key):
-    assert _key_row(key).last_used_at is None
-    with sql_statements() as seen:
+def test_last_used_at_is_written_at_most_once_per_key_per_minute(app, demo, api, key):
+    engine = engine_of(app)
+    assert _key_row(demo, key).last_used_at is None
+    with sql_statements(engine) as seen:
         for _ in range(30):
             assert api.get("/me").status_code == 200
     assert len(_updates(seen)) == 1  # the first call: last_used_at was never set
-    first_use = _key_row(key).last_used_at
+    first_use = _key_row(demo, key).last_used_at
     assert first_use is not None
 
-    row = _key_row(key)
-    row.last_used_at = utcnow() - timedelta(seconds=59)
-    db.session.commit()
-    with sql_statements() as seen:
+    def last_used(ago: timedelta):
+        with app.app_context():
+            _key_row(demo, key).last_used_at = utcnow() - ago
+            db.session.commit()
+
+    last_used(timedelta(seconds=59))
+    with sql_statements(engine) as seen:
         for _ in range(10):
             api.get("/initiatives")
     assert _updates(seen) == []  # not even a no-op UPDATE
 
-    row.last_used_at = utcnow() - timedelta(seconds=61)
-    db.session.commit()
-    with sql_statements() as seen:
+    last_used(timedelta(seconds=61))
+    with sql_statements(engine) as seen:
         for _ in range(10):
             api.get("/me")
     assert len(_updates(seen)) == 1
-    db.session.refresh(row)
-    assert utcnow() - row.last_used_at < timedelta(seconds=5)
+    assert utcnow() - _key_row(demo, key).last_used_at < timedelta(seconds=5)
 
 
 def test_each_key_has_its_own_last_used_at(app, demo, ava, key):
-    other = mint_key(demo.acme, ava, "Nightly export")
+    other = mint_key(demo.app, demo.acme, ava, "Nightly export")
     api, api_other = Api(app.test_client(), key), Api(app.test_client(), other)
-    with sql_statements() as seen:
+    with sql_statements(engine_of(app)) as seen:
         for _ in range(5):
             api.get("/me")
             api_other.get("/me")
     assert len(_updates(seen)) == 2
-    assert _key_row(key).last_used_at and _key_row(other).last_used_at
+    assert _key_row(demo, key).last_used_at and _key_row(demo, other).last_used_at
 
 
 def test_a_refused_request_does_not_touch_last_used_at(api, demo, ava, key):
-    plans.set_plan(demo.acme.id, "free", ava.id)
+    with demo.app.app_context():
+        plans.set_plan(demo.acme.id, "free", ava.id)
     assert api.get("/me").status_code == 403
-    assert _key_row(key).last_used_at is None
+    assert _key_row(demo, key).last_used_at is None
 
 
 # -- rate limits ---------------------------------------------------------------------------
@@ -267,7 +277,7 @@ def test_a_refused_request_does_not_touch_last_used_at(api, demo, ava, key):
 
 def test_the_per_key_limit_answers_429_in_the_envelope_with_its_headers(app_factory, app, demo, ava):
     limited = app_factory(API_RATE_LIMIT="5 per minute")
-    key, other = mint_key(demo.acme, ava), mint_key(demo.acme, ava, "Other")
+    key, other = mint_key(demo.app, demo.acme, ava), mint_key(demo.app, demo.acme, ava, "Other")
     client = limited.test_client()
     for n in range(5):
         response = client.get("/api/v1/me", headers=bearer(key))
@@ -288,13 +298,13 @@ def test_failed_authentications_are_limited_per_ip_and_successes_do_not_count(
     app_factory, app, demo, ava
 ):
     limited = app_factory(API_AUTH_FAILURE_LIMIT="3 per minute")
-    key = mint_key(demo.acme, ava)
+    key = mint_key(demo.app, demo.acme, ava)
     client = limited.test_client()
     for _ in range(10):
         assert client.get("/api/v1/me", headers=bearer(key)).status_code == 200
     for _ in range(3):
         assert client.get("/api/v1/me", headers=bearer(keys.generate_key())).status_code == 401
-    with sql_statements() as seen:
+    with sql_statements(engine_of(limited)) as seen:  # the engine of the app that serves
         sprayed = client.get("/api/v1/me", headers=bearer(keys.generate_key()))
     assert_envelope(sprayed, 429, "RATE_LIMITED")
     assert "Retry-After" in sprayed.headers
@@ -308,8 +318,9 @@ def test_failed_authentications_are_limited_per_ip_and_successes_do_not_count(
 
 def test_a_plan_refusal_is_not_a_failed_authentication(app_factory, app, demo, ava):
     limited = app_factory(API_AUTH_FAILURE_LIMIT="2 per minute")
-    key = mint_key(demo.acme, ava)
-    plans.set_plan(demo.acme.id, "free", ava.id)
+    key = mint_key(demo.app, demo.acme, ava)
+    with app.app_context():
+        plans.set_plan(demo.acme.id, "free", ava.id)
     client = limited.test_client()
     for _ in range(5):
         assert client.get("/api/v1/me", headers=bearer(key)).status_code == 403

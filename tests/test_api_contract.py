@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import jsonschema_rs
 import pytest
-from api_helpers import Api, assert_envelope, mint_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from fvapp.models import Initiative, utcnow
 from fvapp.services import initiatives, keys
 from fvapp.services.errors import DomainError
 from fvapp.services.text import clean_text
+from tests.support.api import Api, assert_envelope, mint_key
 
 
 @pytest.fixture
@@ -29,10 +29,10 @@ def ava(demo):
 
 @pytest.fixture
 def api(app, demo, ava):
-    return Api(app.test_client(), mint_key(demo.acme, ava))
+    return Api(app.test_client(), mint_key(demo.app, demo.acme, ava))
 
 
-def _make(workspace, count, archived=False):
+def _make(demo, workspace, count, archived=False):
     """`count` initiatives, one second apart, oldest first."""
     start = utcnow() - timedelta(hours=1)
     made = []
@@ -40,9 +40,15 @@ def _make(workspace, count, archived=False):
         at = start + timedelta(seconds=n)
         made.append(Initiative(workspace_id=workspace.id, title=f"Item {n}", created_at=at,
                                updated_at=at, archived_at=at if archived else None))
-    db.session.add_all(made)
-    db.session.commit()
-    return made
+    with demo.app.app_context():
+        db.session.add_all(made)
+        db.session.commit()
+
+
+def _initiative(demo, workspace, title, description=None):
+    """The id of an initiative made by the dashboard's service."""
+    with demo.app.app_context():
+        return initiatives.create_initiative(workspace.id, None, title, description).id
 
 
 def _titles(response):
@@ -146,11 +152,11 @@ def test_a_body_that_is_not_json_is_415(api, content_type):
     assert_envelope(patched, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
-def test_a_body_over_1_mib_is_413(api):
+def test_a_body_over_1_mib_is_413(api, demo):
     big = '{"title": "x", "description": "' + "d" * (1024 * 1024) + '"}'
     response = api.post("/initiatives", data=big, headers={"Content-Type": "application/json"})
     assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
-    assert db.session.scalar(select(Initiative)) is None
+    assert demo.scalar(select(Initiative)) is None
 
 
 def test_an_unexpected_exception_is_a_500_envelope_without_a_traceback(api, monkeypatch):
@@ -186,15 +192,15 @@ def test_every_answer_is_json_never_html(api):
 
 
 def test_list_defaults_to_20_active_newest_first(api, demo):
-    _make(demo.acme, 25)
-    _make(demo.acme, 2, archived=True)
+    _make(demo, demo.acme, 25)
+    _make(demo, demo.acme, 2, archived=True)
     body = assert_envelope(api.get("/initiatives"), 200)
     assert _titles(api.get("/initiatives")) == [f"Item {n}" for n in range(24, 4, -1)]
     assert body["data"]["pagination"] == {"limit": 20, "offset": 0, "has_more": True}
 
 
 def test_pagination_walks_to_the_end(api, demo):
-    _make(demo.acme, 25)
+    _make(demo, demo.acme, 25)
     page = api.get("/initiatives?limit=10&offset=20").get_json()["data"]
     assert [i["title"] for i in page["items"]] == [f"Item {n}" for n in range(4, -1, -1)]
     assert page["pagination"] == {"limit": 10, "offset": 20, "has_more": False}
@@ -205,14 +211,14 @@ def test_pagination_walks_to_the_end(api, demo):
 
 
 def test_limit_bounds_1_and_100_are_accepted(api, demo):
-    _make(demo.acme, 101)
+    _make(demo, demo.acme, 101)
     assert len(_titles(api.get("/initiatives?limit=1"))) == 1
     assert len(_titles(api.get("/initiatives?limit=100"))) == 100
 
 
 def test_archived_true_lists_only_archived(api, demo):
-    _make(demo.acme, 2)
-    _make(demo.acme, 3, archived=True)
+    _make(demo, demo.acme, 2)
+    _make(demo, demo.acme, 3, archived=True)
     assert len(_titles(api.get("/initiatives?archived=true"))) == 3
     assert len(_titles(api.get("/initiatives?archived=false"))) == 2
 
@@ -246,7 +252,7 @@ def test_create_answers_201_with_the_initiative(api, demo, ava):
                          "updated_at"}
     assert data["title"] == "Launch v2" and data["description"] == "Big"
     assert data["archived"] is False and data["archived_at"] is None
-    item = db.session.get(Initiative, uuid.UUID(data["id"]))
+    item = demo.get(Initiative, uuid.UUID(data["id"]))
     assert item.workspace_id == demo.acme.id and item.created_by_id == ava.id
 
 
@@ -321,10 +327,10 @@ def test_every_validation_message_is_a_readable_sentence(api, payload):
     ({"title": "ok", "description": "a\u0000"}, "description"),
     ({"title": "ok", "owner": "me"}, "owner"),
 ])
-def test_bad_bodies_are_400_with_details_and_create_nothing(api, payload, field):
+def test_bad_bodies_are_400_with_details_and_create_nothing(api, demo, payload, field):
     body = assert_envelope(api.post("/initiatives", json=payload), 400, "VALIDATION_ERROR")
     assert field in [d["field"] for d in body["details"]]
-    assert db.session.scalar(select(Initiative)) is None
+    assert demo.scalar(select(Initiative)) is None
 
 
 def test_description_of_10000_is_accepted(api):
@@ -335,13 +341,13 @@ def test_description_of_10000_is_accepted(api):
 
 
 def test_get_one(api, demo):
-    item = initiatives.create_initiative(demo.acme.id, None, "Mine", "words")
-    data = assert_envelope(api.get(f"/initiatives/{item.id}"), 200)["data"]
-    assert data["id"] == str(item.id) and data["title"] == "Mine"
+    item_id = _initiative(demo, demo.acme, "Mine", "words")
+    data = assert_envelope(api.get(f"/initiatives/{item_id}"), 200)["data"]
+    assert data["id"] == str(item_id) and data["title"] == "Mine"
 
 
 @pytest.mark.parametrize("make_id", [
-    pytest.param(lambda demo: initiatives.create_initiative(demo.fox.id, None, "Fox", None).id,
+    pytest.param(lambda demo: _initiative(demo, demo.fox, "Fox"),
                  id="another-workspace"),
     pytest.param(lambda demo: uuid.uuid4(), id="unknown"),
     pytest.param(lambda demo: "not-a-uuid", id="not-a-uuid"),
@@ -354,35 +360,33 @@ def test_an_id_outside_the_workspace_is_404(api, demo, make_id):
 
 
 def test_another_workspaces_initiative_stays_untouched(api, demo):
-    theirs = initiatives.create_initiative(demo.fox.id, None, "Fox secret", None)
-    api.patch(f"/initiatives/{theirs.id}", json={"title": "Taken", "archived": True})
-    db.session.refresh(theirs)
+    theirs = _initiative(demo, demo.fox, "Fox secret")
+    api.patch(f"/initiatives/{theirs}", json={"title": "Taken", "archived": True})
+    theirs = demo.get(Initiative, theirs)
     assert theirs.title == "Fox secret" and theirs.archived_at is None
     assert "Fox secret" not in str(api.get("/initiatives").get_json())
 
 
 def test_patch_archive_sets_and_unarchive_clears_archived_at(api, demo):
-    item = initiatives.create_initiative(demo.acme.id, None, "Old plan", None)
-    archived = assert_envelope(api.patch(f"/initiatives/{item.id}", json={"archived": True}), 200)
+    item_id = _initiative(demo, demo.acme, "Old plan")
+    archived = assert_envelope(api.patch(f"/initiatives/{item_id}", json={"archived": True}), 200)
     assert archived["data"]["archived"] is True and archived["data"]["archived_at"]
-    db.session.refresh(item)
-    assert item.archived_at is not None
+    assert demo.get(Initiative, item_id).archived_at is not None
     assert _titles(api.get("/initiatives")) == []
     assert _titles(api.get("/initiatives?archived=true")) == ["Old plan"]
 
-    restored = api.patch(f"/initiatives/{item.id}", json={"archived": False}).get_json()["data"]
+    restored = api.patch(f"/initiatives/{item_id}", json={"archived": False}).get_json()["data"]
     assert restored["archived"] is False and restored["archived_at"] is None
-    db.session.refresh(item)
-    assert item.archived_at is None
+    assert demo.get(Initiative, item_id).archived_at is None
 
 
 def test_patch_changes_only_the_fields_given(api, demo):
-    item = initiatives.create_initiative(demo.acme.id, None, "Title", "Words")
-    data = api.patch(f"/initiatives/{item.id}", json={"title": "New title"}).get_json()["data"]
+    item_id = _initiative(demo, demo.acme, "Title", "Words")
+    data = api.patch(f"/initiatives/{item_id}", json={"title": "New title"}).get_json()["data"]
     assert data["title"] == "New title" and data["description"] == "Words"
-    data = api.patch(f"/initiatives/{item.id}", json={"description": None}).get_json()["data"]
+    data = api.patch(f"/initiatives/{item_id}", json={"description": None}).get_json()["data"]
     assert data["title"] == "New title" and data["description"] is None
-    data = assert_envelope(api.patch(f"/initiatives/{item.id}", json={}), 200)["data"]
+    data = assert_envelope(api.patch(f"/initiatives/{item_id}", json={}), 200)["data"]
     assert data["title"] == "New title"
 
 
@@ -392,17 +396,17 @@ def test_patch_changes_only_the_fields_given(api, demo):
     ({"deleted": True}, "deleted"),
 ])
 def test_bad_patches_are_400_and_change_nothing(api, demo, payload, field):
-    item = initiatives.create_initiative(demo.acme.id, None, "Keep", None)
-    body = assert_envelope(api.patch(f"/initiatives/{item.id}", json=payload), 400,
+    item_id = _initiative(demo, demo.acme, "Keep")
+    body = assert_envelope(api.patch(f"/initiatives/{item_id}", json=payload), 400,
                            "VALIDATION_ERROR")
     assert [d["field"] for d in body["details"]] == [field]
-    db.session.refresh(item)
+    item = demo.get(Initiative, item_id)
     assert item.title == "Keep" and item.archived_at is None
 
 
 def test_timestamps_are_utc_with_milliseconds(api, demo):
     data = api.post("/initiatives", json={"title": "When"}).get_json()["data"]
-    item = db.session.get(Initiative, uuid.UUID(data["id"]))
+    item = demo.get(Initiative, uuid.UUID(data["id"]))
     expected = item.created_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{item.created_at.microsecond // 1000:03d}Z"
     assert data["created_at"] == expected
 

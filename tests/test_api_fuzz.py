@@ -8,14 +8,15 @@ import json
 import uuid
 
 import pytest
-from api_helpers import Api, assert_envelope, mint_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.support.api import Api, assert_envelope, mint_key
 
 
 @pytest.fixture
 def api(app, demo):
-    return Api(app.test_client(), mint_key(demo.acme, demo.user("ava@acme.test")))
+    return Api(app.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test")))
 
 
 @pytest.fixture

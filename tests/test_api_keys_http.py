@@ -26,12 +26,11 @@ def revoke_url(key_id) -> str:
     return f"/settings/api-keys/{key_id}/revoke"
 
 
-def state():
+def state(demo):
     """Everything a request could change: every key's columns and every audit event."""
-    db.session.rollback()
-    db.session.expire_all()
-    rows = db.session.execute(sa.select(ApiKey.__table__).order_by(ApiKey.id)).all()
-    events = db.session.execute(sa.select(AuditEvent.__table__).order_by(AuditEvent.id)).all()
+    with demo.app.app_context():
+        rows = db.session.execute(sa.select(ApiKey.__table__).order_by(ApiKey.id)).all()
+        events = db.session.execute(sa.select(AuditEvent.__table__).order_by(AuditEvent.id)).all()
     return [tuple(r) for r in rows], [tuple(e) for e in events]
 
 
@@ -42,7 +41,10 @@ def revealed(response) -> str:
 
 
 def make_key(demo, name="CI pipeline", email="ava@acme.test", workspace=None):
-    return keys.create_key((workspace or demo.acme).id, demo.user(email).id, name).key
+    with demo.app.app_context():
+        key = keys.create_key((workspace or demo.acme).id, demo.user(email).id, name).key
+        db.session.refresh(key)  # loaded while its session lasts
+    return key
 
 
 @pytest.fixture
@@ -102,12 +104,12 @@ def test_the_create_dialog_is_a_dialog_for_htmx_and_a_page_without(adam):
 
 def test_the_table_shows_who_when_last_used_and_status(adam, demo):
     used = make_key(demo, "Nightly export")
-    used.last_used_at = utcnow() - timedelta(minutes=3)
-    db.session.commit()
     idle = make_key(demo, "Idle key", email="adam@acme.test")
-    keys.revoke_keys_of_creator(demo.acme.id, demo.user("adam@acme.test").id,
-                                demo.user("ava@acme.test").id, keys.REASON_CREATOR_REMOVED)
-    db.session.commit()
+    with demo.app.app_context():
+        db.session.get(ApiKey, used.id).last_used_at = utcnow() - timedelta(minutes=3)
+        keys.revoke_keys_of_creator(demo.acme.id, demo.user("adam@acme.test").id,
+                                    demo.user("ava@acme.test").id, keys.REASON_CREATOR_REMOVED)
+        db.session.commit()
     text = adam.get(PAGE, htmx=True).text
     assert "1 of 10 active keys" in text
     assert used.prefix in text and idle.prefix in text
@@ -135,7 +137,7 @@ def test_create_reveals_the_key_once_and_never_again(adam, demo, caplog):
     assert "The key is shown only once" in response.text
     assert 'data-copy-target="new-key"' in response.text and ">Done<" in response.text
 
-    key = db.session.scalar(sa.select(ApiKey))
+    key = demo.scalar(sa.select(ApiKey))
     assert key.name == "CI pipeline" and key.created_by_id == demo.user("adam@acme.test").id
     assert key.key_hash == hashlib.sha256(clear.encode()).hexdigest()
     assert key.prefix == clear[:13] + "…"
@@ -167,14 +169,14 @@ def test_create_without_javascript_answers_the_reveal_page(adam):
     ("name", "message"),
     [("", "Give the key a name"), ("   ", "Give the key a name"), ("x" * 101, "at most 100 characters")],
 )
-def test_bad_names_rerender_the_dialog_with_422_and_create_nothing(adam, htmx, name, message):
+def test_bad_names_rerender_the_dialog_with_422_and_create_nothing(adam, demo, htmx, name, message):
     response = adam.post(PAGE, {"name": name}, htmx=htmx)
     assert response.status_code == 422
     assert message in response.text and 'aria-invalid="true"' in response.text
     assert ("<dialog" in response.text) is htmx and ("<html" in response.text) is not htmx
     assert "HX-Trigger" not in response.headers
     assert not KEY.search(response.text)
-    assert state() == ([], [])
+    assert state(demo) == ([], [])
     if len(name) > 100:
         assert f'value="{name}"' in response.text  # what was typed comes back to be fixed
 
@@ -182,7 +184,7 @@ def test_bad_names_rerender_the_dialog_with_422_and_create_nothing(adam, htmx, n
 def test_html_in_a_name_is_shown_escaped(adam, demo):
     name = '<script>alert("x")</script>'
     adam.post(PAGE, {"name": name}, htmx=True)
-    key = db.session.scalar(sa.select(ApiKey))
+    key = demo.scalar(sa.select(ApiKey))
     assert key.name == name
     for response in (adam.get(PAGE), adam.get(revoke_url(key.id), htmx=True)):
         assert "&lt;script&gt;alert(" in response.text and "<script>alert(" not in response.text
@@ -201,14 +203,14 @@ def test_at_the_cap_the_button_is_disabled_and_the_server_refuses(adam, demo):
     # The reason instead of a name field next to a dead button.
     assert "Revoke a key to create another" in dialog and 'name="name"' not in dialog and 'type="submit"' not in dialog
 
-    before = state()
+    before = state(demo)
     response = adam.post(PAGE, {"name": "Eleventh"}, htmx=True)
     assert response.status_code == 422 and "<dialog" in response.text
     assert "already has 10 active keys" in response.text and "Revoke a key to create another" in response.text
-    assert state() == before
+    assert state(demo) == before
 
 
-def test_the_page_the_dialog_and_the_server_ask_one_cap_function(adam, monkeypatch):
+def test_the_page_the_dialog_and_the_server_ask_one_cap_function(adam, demo, monkeypatch):
     monkeypatch.setattr(keys, "cap_reached", lambda active: True)  # with no key at all
     page = adam.get(PAGE).text
     assert "0 of 10 active keys" in page and "Revoke a key to create another" in page
@@ -216,7 +218,7 @@ def test_the_page_the_dialog_and_the_server_ask_one_cap_function(adam, monkeypat
     assert 'type="submit"' not in adam.get(NEW, htmx=True).text
     response = adam.post(PAGE, {"name": "First"}, htmx=True)
     assert response.status_code == 422 and "Revoke a key to create another" in response.text
-    assert state() == ([], [])
+    assert state(demo) == ([], [])
 
 
 # -- revoke -------------------------------------------------------------------------------------
@@ -237,15 +239,14 @@ def test_revoke_through_the_confirmation_updates_the_row_in_place(adam, demo):
     assert response.text.lstrip().startswith("<section") and "“CI pipeline” was revoked" in response.text
     assert "Revoked" in response.text and "by Adam Admin" in response.text
     assert 'aria-label="Revoke CI pipeline"' not in response.text
-    db.session.expire_all()
-    revoked = db.session.get(ApiKey, key.id)
+    revoked = demo.get(ApiKey, key.id)
     assert revoked.revoked_at is not None and revoked.revoked_by_id == demo.user("adam@acme.test").id
 
     again = adam.post(revoke_url(key.id), htmx=True)  # idempotent
     assert again.status_code == 200
-    db.session.expire_all()
-    assert db.session.get(ApiKey, key.id).revoked_at == revoked.revoked_at
-    actions = db.session.scalars(sa.select(AuditEvent.action)).all()
+    assert demo.get(ApiKey, key.id).revoked_at == revoked.revoked_at
+    with demo.app.app_context():
+        actions = db.session.scalars(sa.select(AuditEvent.action)).all()
     assert sorted(actions) == ["api_key.created", "api_key.revoked"]
 
 
@@ -262,14 +263,15 @@ def test_revoke_without_javascript_is_a_page_and_a_redirect(adam, demo):
 
 
 def test_another_workspaces_key_is_a_404(adam, demo):
-    plans.set_plan(demo.fox.id, "pro", actor_id=None)
+    with demo.app.app_context():
+        plans.set_plan(demo.fox.id, "pro", actor_id=None)
     theirs = make_key(demo, "Fox key", email="fred@fox.test", workspace=demo.fox)
-    before = state()
+    before = state(demo)
     for key_id in (theirs.id, "not-a-uuid", "00000000-0000-0000-0000-000000000000"):
         assert adam.get(revoke_url(key_id), htmx=True).status_code == 404
         assert adam.post(revoke_url(key_id), htmx=True).status_code == 404
         assert adam.post(revoke_url(key_id)).status_code == 404
-    assert state() == before
+    assert state(demo) == before
 
 
 # -- gates ----------------------------------------------------------------------------------------
@@ -293,9 +295,11 @@ def section_requests(key_id):
 def test_members_and_free_workspaces_get_404_everywhere_and_nothing_changes(
     browser, demo, email, switch_to_fox
 ):
-    plans.set_plan(demo.fox.id, "pro", actor_id=None)
+    with demo.app.app_context():
+        plans.set_plan(demo.fox.id, "pro", actor_id=None)
     fox_key = make_key(demo, "Made before the downgrade", email="fred@fox.test", workspace=demo.fox)
-    plans.set_plan(demo.fox.id, "free", actor_id=None)
+    with demo.app.app_context():
+        plans.set_plan(demo.fox.id, "free", actor_id=None)
     acme_key = make_key(demo)
     key_id = acme_key.id if email == "mia@acme.test" else fox_key.id
     browser.login(email)
@@ -303,7 +307,7 @@ def test_members_and_free_workspaces_get_404_everywhere_and_nothing_changes(
         assert browser.switch(demo.fox.id).status_code == 303
 
     assert 'href="/settings/api-keys"' not in browser.get("/settings/general").text
-    before = state()
+    before = state(demo)
     for method, path, htmx in section_requests(key_id):
         if method == "get":
             response = browser.get(path, htmx=htmx)
@@ -311,7 +315,7 @@ def test_members_and_free_workspaces_get_404_everywhere_and_nothing_changes(
             response = browser.post(path, {"name": "Sneaky"}, htmx=htmx)
         assert response.status_code == 404, (method, path, htmx)
         assert "fvk_live_" not in response.text
-    assert state() == before
+    assert state(demo) == before
 
 
 def section_status(person, key_id) -> list[int]:
@@ -343,14 +347,14 @@ def test_the_rule_is_one_function(browser_factory, demo, monkeypatch):
     asked = []
     monkeypatch.setattr(rules, "can_manage_keys", lambda role, plan: asked.append(role) or False)
     assert 'href="/settings/api-keys"' not in owner.get("/settings/general").text
-    before = state()
+    before = state(demo)
     assert section_status(owner, key.id) == [404] * 10
-    assert state() == before
-    with pytest.raises(Forbidden):
+    assert state(demo) == before
+    with demo.app.app_context(), pytest.raises(Forbidden):
         keys.create_key(demo.acme.id, ava.id, "Owner, refused")
-    with pytest.raises(Forbidden):
+    with demo.app.app_context(), pytest.raises(Forbidden):
         keys.revoke_key(demo.acme.id, key.id, ava.id)
-    assert state() == before and set(asked) == {"owner"}
+    assert state(demo) == before and set(asked) == {"owner"}
 
     monkeypatch.setattr(rules, "can_manage_keys", lambda role, plan: True)
     member = browser_factory()
@@ -358,7 +362,8 @@ def test_the_rule_is_one_function(browser_factory, demo, monkeypatch):
     nav = member.get("/settings/general").text
     assert re.search(r'<a href="/settings/api-keys"\s*>API Keys</a>', nav)
     assert member.get(PAGE).status_code == 200
-    assert keys.create_key(demo.acme.id, mia.id, "Member, let in").key.is_active
+    with demo.app.app_context():
+        assert keys.create_key(demo.acme.id, mia.id, "Member, let in").key.is_active
 
 
 def test_owners_and_admins_of_paid_workspaces_are_let_in(browser_factory, demo):
@@ -377,14 +382,15 @@ def test_signed_out_requests_go_to_the_login(app, demo):
 
 def test_keys_survive_a_downgrade_and_reappear_after_an_upgrade(adam, browser_factory, demo):
     clear = revealed(adam.post(PAGE, {"name": "CI pipeline"}, htmx=True))
-    plans.set_plan(demo.acme.id, "free", actor_id=demo.user("ava@acme.test").id)
+    with demo.app.app_context():
+        plans.set_plan(demo.acme.id, "free", actor_id=demo.user("ava@acme.test").id)
     ava = browser_factory()
     ava.login("ava@acme.test")
     assert adam.get(PAGE).status_code == 404 and ava.get(PAGE).status_code == 404
-    key = db.session.scalar(sa.select(ApiKey))
-    assert key.revoked_at is None  # hidden, not revoked
+    assert demo.scalar(sa.select(ApiKey)).revoked_at is None  # hidden, not revoked
 
-    plans.set_plan(demo.acme.id, "pro", actor_id=demo.user("ava@acme.test").id)
+    with demo.app.app_context():
+        plans.set_plan(demo.acme.id, "pro", actor_id=demo.user("ava@acme.test").id)
     page = ava.get(PAGE).text
     assert "CI pipeline" in page and clear[:13] + "…" in page and "1 of 10 active keys" in page
     assert 'aria-label="Revoke CI pipeline"' in page and clear not in page
@@ -395,14 +401,14 @@ def test_keys_survive_a_downgrade_and_reappear_after_an_upgrade(adam, browser_fa
 
 def test_state_changes_need_the_csrf_token(adam, demo):
     key = make_key(demo)
-    before = state()
+    before = state(demo)
     assert adam.post(PAGE, {"name": "No token"}, htmx=True, csrf=False).status_code == 400
     assert adam.post(PAGE, {"name": "No token"}, csrf=False).status_code == 400
     assert adam.post(PAGE, {"name": "Bad token"}, htmx=True, csrf=False,
                      headers={"X-CSRFToken": "forged"}).status_code == 400
     assert adam.post(revoke_url(key.id), htmx=True, csrf=False).status_code == 400
     assert adam.post(revoke_url(key.id), csrf=False).status_code == 400
-    assert state() == before
+    assert state(demo) == before
     assert adam.post(revoke_url(key.id), htmx=True).status_code == 200  # with the header: fine
 
 
@@ -417,6 +423,6 @@ def test_resending_the_same_create_form_does_not_mint_a_second_key(browser, demo
     assert again.status_code == 200
     assert "already created" in again.text
     assert not re.search(r"fvk_live_[0-9A-Za-z]{38}", again.text)
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(ApiKey)) == 1
+    assert demo.scalar(sa.select(sa.func.count()).select_from(ApiKey)) == 1
     fresh = browser.get("/settings/api-keys/new").text
     assert re.search(r'name="form_once" type="hidden" value="([^"]+)"', fresh).group(1) != once

@@ -9,10 +9,6 @@ TEST_REDIS_URL are set (CI sets both).
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
-import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -21,15 +17,15 @@ from pathlib import Path
 
 import pytest
 import requests
-from api_helpers import TcpProxy, bearer, mint_key
 from sqlalchemy.engine import make_url
 
 from fvapp.services import keys
+from tests.support.api import bearer, mint_key
+from tests.support.net import TcpProxy
+from tests.support.processes import gunicorn
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
-ROOT = Path(__file__).resolve().parent.parent
-READY = "worker ready"
 
 pytestmark = [
     pytest.mark.slow,
@@ -57,16 +53,10 @@ class Server:
 
 
 @contextmanager
-def gunicorn(database_url: str, tmp_path: Path, redis_url: str | None = None, **env):
-    log, access_log = tmp_path / "gunicorn.log", tmp_path / "access.log"
+def fvapp_server(database_url: str, tmp_path: Path, redis_url: str | None = None, **env):
+    access_log = tmp_path / "access.log"
     access_log.touch()
-    hooks = tmp_path / "gunicorn_hooks.py"
-    hooks.write_text(
-        "def post_worker_init(worker):\n"
-        "    worker.log.info('%s %s', READY, worker.pid)\n".replace("READY", repr(READY))
-    )
     environment = {
-        **os.environ,
         "FVAPP_ENV": "testing",
         "SECRET_KEY": "gunicorn-test-" + uuid.uuid4().hex,
         "DATABASE_URL": database_url,
@@ -75,43 +65,9 @@ def gunicorn(database_url: str, tmp_path: Path, redis_url: str | None = None, **
         "API_AUTH_FAILURE_LIMIT": "1000 per minute",
         **env,
     }
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", str(hooks), "--workers", "2",
-             "--bind", "127.0.0.1:0",
-             "--access-logfile", str(access_log), "--access-logformat", "%(p)s %(s)s %(r)s",
-             "wsgi:app"],
-            cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=stderr,
-        )
-    try:
-        url = _wait_until_serving(process, log)
+    with gunicorn("wsgi:app", environment, tmp_path, "--access-logfile", str(access_log),
+                  "--access-logformat", "%(p)s %(s)s %(r)s", ready_path="/api/v1/openapi.json") as url:
         yield Server(url, access_log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_until_serving(process, log: Path) -> str:
-    deadline = time.monotonic() + 30
-    url = None
-    while time.monotonic() < deadline:
-        text = log.read_text()
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}:\n{text}")
-        found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", text)
-        if found and text.count(READY) >= 2:  # both workers have loaded the app
-            url = found.group(1)
-            try:
-                if requests.get(url + "/api/v1/openapi.json", timeout=2).status_code == 200:
-                    return url
-            except requests.ConnectionError:
-                pass
-        time.sleep(0.1)
-    pytest.fail(f"gunicorn did not start serving within 30 s:\n{log.read_text()}")
 
 
 @pytest.fixture
@@ -119,9 +75,9 @@ def ava(demo):
     return demo.user("ava@acme.test")
 
 
-def test_revocation_reaches_every_worker_on_the_next_request(database_url, demo, ava, tmp_path):
+def test_revocation_reaches_every_worker_on_the_next_request(app_context, database_url, demo, ava, tmp_path):
     created = keys.create_key(demo.acme.id, ava.id, "CI pipeline")
-    with gunicorn(database_url, tmp_path) as server:
+    with fvapp_server(database_url, tmp_path) as server:
         before = server.burst("/api/v1/me", 20, bearer(created.clear))
         assert [r.status_code for r in before] == [200] * 20
         assert len(set(server.pids())) == 2  # both workers have served this key
@@ -136,9 +92,9 @@ def test_revocation_reaches_every_worker_on_the_next_request(database_url, demo,
 
 
 def test_the_per_key_limit_is_one_count_across_both_workers(database_url, demo, ava, tmp_path):
-    key = mint_key(demo.acme, ava)
-    other = mint_key(demo.acme, ava, "Other application")
-    with gunicorn(database_url, tmp_path, API_RATE_LIMIT="5 per minute") as server:
+    key = mint_key(demo.app, demo.acme, ava)
+    other = mint_key(demo.app, demo.acme, ava, "Other application")
+    with fvapp_server(database_url, tmp_path, API_RATE_LIMIT="5 per minute") as server:
         answers = server.burst("/api/v1/me", 12, bearer(key))
         assert Counter(r.status_code for r in answers) == {200: 5, 429: 7}
         assert len(set(server.pids())) == 2
@@ -153,12 +109,12 @@ def test_the_per_key_limit_is_one_count_across_both_workers(database_url, demo, 
 
 
 def test_redis_going_away_never_turns_into_errors(database_url, demo, ava, tmp_path):
-    key = mint_key(demo.acme, ava)
+    key = mint_key(demo.app, demo.acme, ava)
     redis = make_url(REDIS_URL.replace("redis://", "postgresql://", 1))  # only host and port
     proxy = TcpProxy(redis.host or "127.0.0.1", redis.port or 6379).start()
     try:
         through_proxy = f"redis://127.0.0.1:{proxy.port}/{redis.database or 0}"
-        with gunicorn(database_url, tmp_path, redis_url=through_proxy) as server:
+        with fvapp_server(database_url, tmp_path, redis_url=through_proxy) as server:
             assert [r.status_code for r in server.burst("/api/v1/me", 10, bearer(key))] == [200] * 10
             proxy.stop()
             answers = server.burst("/api/v1/me", 20, bearer(key))

@@ -4,34 +4,29 @@ what one request really costs the database, round trips included."""
 from __future__ import annotations
 
 import os
-import socket
 from collections import Counter
 
 import pytest
-from api_helpers import Api, PgRoundTrips, TcpProxy, assert_envelope, mint_key
-from conftest import Browser
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from fvapp.extensions import db
 from fvapp.services import initiatives
+from tests.support.api import Api, assert_envelope, mint_key
+from tests.support.browser import Browser
+from tests.support.net import TcpProxy, free_port
+from tests.support.tracing import PgRoundTrips
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # nothing listens there once the socket is closed
-
-
 def test_requests_are_served_when_redis_is_unreachable(app_factory, app, demo):
     no_redis = app_factory(
-        RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{_closed_port()}/0",
+        RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
         RATELIMIT_STORAGE_OPTIONS={"socket_timeout": 0.2, "socket_connect_timeout": 0.2},
         API_RATE_LIMIT="3 per minute",
     )
-    api = Api(no_redis.test_client(), mint_key(demo.acme, demo.user("ava@acme.test")))
+    api = Api(no_redis.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test")))
     # Served, and still limited: each process falls back to counting in its own memory.
     for _ in range(3):
         assert_envelope(api.get("/me"), 200)
@@ -51,7 +46,7 @@ def test_database_outage_is_503_and_the_first_request_after_it_succeeds(
             SQLALCHEMY_DATABASE_URI=url.set(host="127.0.0.1", port=proxy.port).render_as_string(
                 hide_password=False)
         )
-        api = Api(through_proxy.test_client(), mint_key(demo.acme, demo.user("ava@acme.test")))
+        api = Api(through_proxy.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test")))
         assert_envelope(api.get("/initiatives"), 200)  # the pool now holds a connection
 
         proxy.stop()
@@ -75,7 +70,7 @@ def test_database_outage_is_503_and_the_first_request_after_it_succeeds(
 def test_an_exhausted_connection_pool_is_503_for_the_api_and_for_pages(app_factory, app, demo):
     busy = app_factory(SQLALCHEMY_ENGINE_OPTIONS={
         "pool_pre_ping": True, "pool_size": 1, "max_overflow": 0, "pool_timeout": 0.1})
-    api = Api(busy.test_client(), mint_key(demo.acme, demo.user("ava@acme.test")))
+    api = Api(busy.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test")))
     person = Browser(busy.test_client())
     assert person.login("ava@acme.test").status_code == 303
     with busy.app_context():
@@ -114,7 +109,7 @@ def test_database_unavailability_is_503_and_driver_bugs_are_500(
         raise error
 
     monkeypatch.setattr(initiatives, "page_initiatives", fail)
-    api = Api(app.test_client(), mint_key(demo.acme, demo.user("ava@acme.test")))
+    api = Api(app.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test")))
     response = api.get("/initiatives")
     assert_envelope(response, status, "SERVICE_UNAVAILABLE" if status == 503 else "INTERNAL_ERROR")
     assert ("Retry-After" in response.headers) is (status == 503)
@@ -130,7 +125,7 @@ def test_round_trips_to_postgresql_per_authenticated_request(app_factory, app, d
     with served.app_context():
         trips = PgRoundTrips(db.engine)
     try:
-        api = Api(served.test_client(), mint_key(demo.acme, demo.user("ava@acme.test")))
+        api = Api(served.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test")))
         for _ in range(10):  # connects, writes last_used_at; psycopg prepares the auth query
             assert_envelope(api.get("/me"), 200)
         before = trips.counts()

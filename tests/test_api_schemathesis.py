@@ -12,16 +12,16 @@ import uuid
 import pytest
 import requests
 import schemathesis
-from api_helpers import bearer, mint_key
-from e2e.conftest import live_server  # noqa: F401  (the browser tests' live server fixture)
 from schemathesis.engine import Status, events
 
 from fvapp.services import keys
+from tests.e2e.conftest import live_server  # noqa: F401  (the browser tests' live server fixture)
+from tests.support.api import bearer, mint_key
 
 
 @pytest.fixture
 def api_key(demo):
-    return mint_key(demo.acme, demo.user("ava@acme.test"))
+    return mint_key(demo.app, demo.acme, demo.user("ava@acme.test"))
 
 
 def run_schemathesis(url: str, headers: dict, max_examples: int):
@@ -55,7 +55,7 @@ def test_schemathesis_finds_no_failures_with_a_valid_key(live_server, api_key): 
     assert {("GET", 200), ("POST", 201), ("PATCH", 200), ("POST", 400), ("GET", 404)} <= answered
 
 
-def test_every_documented_operation_refuses_calls_without_a_valid_key(live_server, demo):  # noqa: F811
+def test_every_documented_operation_refuses_calls_without_a_valid_key(app_context, live_server, demo):  # noqa: F811
     revoked = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "old")
     keys.revoke_key(demo.acme.id, revoked.key.id, demo.user("ava@acme.test").id)
     credentials = [None, "Bearer", f"Bearer {keys.generate_key()}", f"Bearer {revoked.clear}",

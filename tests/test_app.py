@@ -3,16 +3,16 @@
 import pytest
 from sqlalchemy import select
 
-from fvapp.extensions import db
 from fvapp.models import Initiative
 from fvapp.services import initiatives
 from fvapp.settings import nav
 
 
-def test_dashboard_lists_initiatives_newest_first(browser, demo):
-    ava = demo.user("ava@acme.test")
-    initiatives.create_initiative(demo.acme.id, ava.id, "Older effort", None)
-    initiatives.create_initiative(demo.acme.id, ava.id, "Newer effort", "with words")
+def test_dashboard_lists_initiatives_newest_first(app, browser, demo):
+    with app.app_context():
+        ava = demo.user("ava@acme.test")
+        initiatives.create_initiative(demo.acme.id, ava.id, "Older effort", None)
+        initiatives.create_initiative(demo.acme.id, ava.id, "Newer effort", "with words")
     browser.login("ava@acme.test")
     page = browser.get("/").text
     assert page.index("Newer effort") < page.index("Older effort")
@@ -22,7 +22,7 @@ def test_create_initiative_through_the_form(browser, demo):
     browser.login("ava@acme.test")
     response = browser.post("/initiatives", {"title": "  Launch v2  ", "description": "Big"})
     assert response.status_code == 303
-    item = db.session.scalar(select(Initiative))
+    item = demo.scalar(select(Initiative))
     assert item.title == "Launch v2" and item.workspace_id == demo.acme.id
     assert "Launch v2" in browser.get("/").text
 
@@ -39,7 +39,7 @@ def test_bad_initiative_input_is_a_clear_error_and_nothing_is_created(
     response = browser.post("/initiatives", {"title": title, "description": description})
     assert response.status_code == 422
     assert message in response.text
-    assert db.session.scalar(select(Initiative)) is None
+    assert demo.scalar(select(Initiative)) is None
 
 
 def test_title_of_200_characters_is_accepted(browser, demo):
@@ -47,28 +47,27 @@ def test_title_of_200_characters_is_accepted(browser, demo):
     assert browser.post("/initiatives", {"title": "t" * 200}).status_code == 303
 
 
-def test_archive_and_unarchive_with_show_archived_toggle(browser, demo):
-    item = initiatives.create_initiative(demo.acme.id, None, "Old plan", None)
+def test_archive_and_unarchive_with_show_archived_toggle(app, browser, demo):
+    with app.app_context():
+        item_id = initiatives.create_initiative(demo.acme.id, None, "Old plan", None).id
     browser.login("mia@acme.test")  # members use the app too
-    assert browser.post(f"/initiatives/{item.id}/archive").status_code == 303
+    assert browser.post(f"/initiatives/{item_id}/archive").status_code == 303
     assert "Old plan" not in browser.get("/", htmx=True).text
     archived = browser.get("/?archived=1").text
     assert "Old plan" in archived and "Show active" in archived
-    db.session.refresh(item)
-    assert item.archived_at is not None
-    browser.post(f"/initiatives/{item.id}/unarchive")
-    db.session.refresh(item)
-    assert item.archived_at is None
+    assert demo.get(Initiative, item_id).archived_at is not None
+    browser.post(f"/initiatives/{item_id}/unarchive")
+    assert demo.get(Initiative, item_id).archived_at is None
     assert "Old plan" in browser.get("/", htmx=True).text
 
 
-def test_another_workspaces_initiative_is_a_404(browser, demo):
-    theirs = initiatives.create_initiative(demo.fox.id, None, "Fox secret", None)
+def test_another_workspaces_initiative_is_a_404(app, browser, demo):
+    with app.app_context():
+        theirs = initiatives.create_initiative(demo.fox.id, None, "Fox secret", None).id
     browser.login("ava@acme.test")
-    assert browser.post(f"/initiatives/{theirs.id}/archive").status_code == 404
+    assert browser.post(f"/initiatives/{theirs}/archive").status_code == 404
     assert browser.post("/initiatives/not-a-uuid/archive").status_code == 404
-    db.session.refresh(theirs)
-    assert theirs.archived_at is None
+    assert demo.get(Initiative, theirs).archived_at is None
     assert "Fox secret" not in browser.get("/").text
 
 
@@ -81,10 +80,11 @@ def test_htmx_request_gets_the_fragment_and_a_page_gets_the_page(browser, demo):
     assert "HX-Request" in page.headers.get("Vary", "")
 
 
-def test_switcher_changes_workspace_and_the_choice_survives_navigation(browser, demo):
+def test_switcher_changes_workspace_and_the_choice_survives_navigation(app, browser, demo):
     browser.login("adam@acme.test")
     assert "Switch workspace" in browser.get("/").text
-    initiatives.create_initiative(demo.fox.id, None, "Fox plan", None)
+    with app.app_context():
+        initiatives.create_initiative(demo.fox.id, None, "Fox plan", None)
     assert browser.switch(demo.fox.id).status_code == 303
     assert "Fox plan" in browser.get("/").text
     assert "Fox Free" in browser.get("/settings/general").text
@@ -141,7 +141,6 @@ def test_owner_and_admin_rename_members_cannot(browser_factory, demo):
     member = browser_factory()
     member.login("mia@acme.test")
     assert member.post("/settings/general", {"name": "Hacked"}).status_code == 404
-    db.session.expire_all()
     assert demo.workspace("Acme Inc") is not None
 
 

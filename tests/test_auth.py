@@ -4,10 +4,10 @@ import re
 import time
 
 import bcrypt
-import conftest
 import pytest
 
 from fvapp.cli import DEMO_PASSWORD
+from tests.support.browser import Browser
 
 CSRF = re.compile(r'value="[^"]+"')
 
@@ -91,8 +91,6 @@ def test_next_parameter_only_goes_to_this_site(browser, demo):
 
 
 def test_throttling_counts_failed_attempts_per_email(app_factory, demo):
-    from conftest import Browser
-
     app = app_factory(LOGIN_LIMIT_PER_EMAIL="3 per minute")
     person = Browser(app.test_client())
     for _ in range(3):
@@ -105,8 +103,6 @@ def test_throttling_counts_failed_attempts_per_email(app_factory, demo):
 
 
 def test_throttling_per_ip_and_success_is_not_counted(app_factory, demo):
-    from conftest import Browser
-
     app = app_factory(LOGIN_LIMIT_PER_IP="3 per minute")
     person = Browser(app.test_client())
     for _ in range(5):  # successes do not count
@@ -160,7 +156,7 @@ def test_security_headers(app, browser, demo):
 
 def test_the_session_cookie_is_set_as_a_host_cookie_in_production(app_factory, demo):
     production = app_factory(ENV_MODE="production", BCRYPT_ROUNDS=12)
-    browser = conftest.Browser(production.test_client())
+    browser = Browser(production.test_client())
     response = browser.client.post("/login", data={
         "email": "ava@acme.test", "password": DEMO_PASSWORD,
         "csrf_token": browser.refresh_token()})
@@ -199,7 +195,7 @@ def test_sessions_end_after_idle_timeout_and_absolute_lifetime(app, browser, dem
 
 def test_session_lifetimes_are_configurable(app_factory, demo):
     short = app_factory(SESSION_IDLE_TIMEOUT=100)
-    browser = conftest.Browser(short.test_client())
+    browser = Browser(short.test_client())
     browser.login("ava@acme.test")
     with browser.client.session_transaction() as session:
         session["_seen"] = int(time.time()) - 101

@@ -25,27 +25,30 @@ EXPECTED = sorted([
 ])
 
 
-def test_seed_demo_creates_exactly_the_demo_table_and_is_idempotent(runner):
+def test_seed_demo_creates_exactly_the_demo_table_and_is_idempotent(app, runner):
     first = runner.invoke(args=["seed-demo"])
     assert first.exit_code == 0, first.output
     assert "correct-horse-battery" in first.output
-    assert _table() == EXPECTED
+    with app.app_context():
+        assert _table() == EXPECTED
     second = runner.invoke(args=["seed-demo"])
     assert second.exit_code == 0
-    assert _table() == EXPECTED
-    assert db.session.scalar(select(func.count()).select_from(User)) == 4
-    names = {u.email: u.name for u in db.session.scalars(select(User))}
-    assert names["ava@acme.test"] == "Ava Owner" and names["fred@fox.test"] == "Fred Free"
-    assert accounts.authenticate("mia@acme.test", "correct-horse-battery") is not None
+    with app.app_context():
+        assert _table() == EXPECTED
+        assert db.session.scalar(select(func.count()).select_from(User)) == 4
+        names = {u.email: u.name for u in db.session.scalars(select(User))}
+        assert names["ava@acme.test"] == "Ava Owner" and names["fred@fox.test"] == "Fred Free"
+        assert accounts.authenticate("mia@acme.test", "correct-horse-battery") is not None
 
 
-def test_create_user_prompts_for_the_password(runner):
+def test_create_user_prompts_for_the_password(app, runner):
     result = runner.invoke(
         args=["create-user", "New@Person.test", "--name", "New Person"],
         input="a-long-password-1\na-long-password-1\n",
     )
     assert result.exit_code == 0, result.output
-    assert accounts.authenticate("new@person.test", "a-long-password-1").name == "New Person"
+    with app.app_context():
+        assert accounts.authenticate("new@person.test", "a-long-password-1").name == "New Person"
 
 
 def test_create_user_errors_are_clear(runner, demo):
@@ -62,11 +65,9 @@ def test_create_user_errors_are_clear(runner, demo):
 def test_set_plan_by_name_and_id(runner, demo):
     result = runner.invoke(args=["set-plan", "Fox Free", "team"])
     assert result.exit_code == 0, result.output
-    db.session.expire_all()
     assert demo.fox.plan == "team"
     result = runner.invoke(args=["set-plan", str(demo.fox.id), "internal"])
     assert result.exit_code == 0
-    db.session.expire_all()
     assert demo.fox.plan == "internal"
 
 
@@ -75,5 +76,4 @@ def test_set_plan_errors(runner, demo):
     assert result.exit_code != 0 and "No workspace" in result.output
     result = runner.invoke(args=["set-plan", "Fox Free", "gold"])
     assert result.exit_code != 0 and "Unknown plan" in result.output
-    db.session.expire_all()
     assert demo.fox.plan == "free"

@@ -9,13 +9,13 @@ import os
 import time
 
 import pytest
-from api_helpers import Api, assert_envelope, mint_key
-from conftest import Browser
 from sqlalchemy import text
-from test_health import SilentServer
 
 from fvapp.config import from_environment
 from fvapp.extensions import db
+from tests.support.api import Api, assert_envelope, mint_key
+from tests.support.browser import Browser
+from tests.support.net import SilentServer
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -33,7 +33,7 @@ def test_postgresql_engines_get_connect_pool_and_statement_timeouts():
 
 
 def test_a_database_that_accepts_and_never_answers_is_a_fast_503(app_factory, app, demo):
-    key = mint_key(demo.acme, demo.user("ava@acme.test"))
+    key = mint_key(demo.app, demo.acme, demo.user("ava@acme.test"))
     silent = SilentServer()
     try:
         hung = app_factory(
@@ -64,7 +64,7 @@ def test_a_database_that_accepts_and_never_answers_is_a_fast_503(app_factory, ap
 def test_a_statement_past_the_timeout_is_cancelled_then_service_resumes(app_factory, app, demo,
                                                                         database_url):
     slow = app_factory(DB_STATEMENT_TIMEOUT_MS=300)
-    api = Api(slow.test_client(), mint_key(demo.acme, demo.user("ava@acme.test")))
+    api = Api(slow.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test")))
     with slow.app_context():
         started = time.monotonic()
         with pytest.raises(Exception) as cancelled:

@@ -20,11 +20,13 @@ def _membership(demo, email):
 def test_removal_makes_the_removed_users_keys_401_and_no_one_elses(app, demo):
     client = app.test_client()
     adam, ava = demo.user("adam@acme.test"), demo.user("ava@acme.test")
-    adams = keys.create_key(demo.acme.id, adam.id, "Adam CI").clear
-    avas = keys.create_key(demo.acme.id, ava.id, "Ava CI").clear
+    with app.app_context():
+        adams = keys.create_key(demo.acme.id, adam.id, "Adam CI").clear
+        avas = keys.create_key(demo.acme.id, ava.id, "Ava CI").clear
     assert _me(client, adams).status_code == 200
 
-    members.remove_member(demo.acme.id, ava.id, _membership(demo, "adam@acme.test").id)
+    with app.app_context():
+        members.remove_member(demo.acme.id, ava.id, _membership(demo, "adam@acme.test").id)
     response = _me(client, adams)
     assert response.status_code == 401
     assert response.json["code"] == "UNAUTHORIZED"
@@ -33,9 +35,10 @@ def test_removal_makes_the_removed_users_keys_401_and_no_one_elses(app, demo):
 
 def test_demoted_creator_keeps_working_keys_with_member_rights(app, demo):
     client = app.test_client()
-    ava = demo.user("ava@acme.test")
-    adams = keys.create_key(demo.acme.id, demo.user("adam@acme.test").id, "Adam CI").clear
-    members.change_role(demo.acme.id, ava.id, _membership(demo, "adam@acme.test").id, "member")
+    with app.app_context():
+        adams = keys.create_key(demo.acme.id, demo.user("adam@acme.test").id, "Adam CI").clear
+        members.change_role(demo.acme.id, demo.user("ava@acme.test").id,
+                            _membership(demo, "adam@acme.test").id, "member")
     response = _me(client, adams)
     assert response.status_code == 200
     assert response.json["data"]["role"] == "member"
@@ -47,7 +50,8 @@ def test_demoted_creator_keeps_working_keys_with_member_rights(app, demo):
 def test_plan_change_to_free_is_403_at_once_and_pro_restores(app, browser, demo):
     client = app.test_client()
     ava = demo.user("ava@acme.test")
-    clear = keys.create_key(demo.acme.id, ava.id, "CI pipeline").clear
+    with app.app_context():
+        clear = keys.create_key(demo.acme.id, ava.id, "CI pipeline").clear
     assert _me(client, clear).status_code == 200
 
     browser.login("ava@acme.test")
@@ -57,6 +61,7 @@ def test_plan_change_to_free_is_403_at_once_and_pro_restores(app, browser, demo)
     assert response.json["code"] == "PAID_PLAN_REQUIRED"
     assert browser.get("/settings/api-keys").status_code == 404
 
-    plans.change_plan(demo.acme.id, ava.id, "pro")
+    with app.app_context():
+        plans.change_plan(demo.acme.id, ava.id, "pro")
     assert _me(client, clear).status_code == 200
     assert browser.get("/settings/api-keys").status_code == 200

@@ -4,37 +4,13 @@ JSON; /readyz says 503 within its timeout when the database or Redis does not an
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 
 import pytest
 
+from tests.support.net import SilentServer
+
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
-
-
-class SilentServer:
-    """Accepts TCP connections and never says a word: a hung database or Redis."""
-
-    def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.held: list[socket.socket] = []
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        self.listener.settimeout(0.1)
-        while not self._stop.is_set():
-            try:
-                self.held.append(self.listener.accept()[0])
-            except (TimeoutError, OSError):
-                continue
-
-    def close(self):
-        self._stop.set()
-        for sock in [*self.held, self.listener]:
-            sock.close()
 
 
 @pytest.fixture

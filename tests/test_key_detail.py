@@ -7,12 +7,12 @@ from fvapp.services import keys, leaks
 URL = "https://example.com/paste/1"
 
 
-def test_detail_page_without_js_and_dialog_with_htmx(demo, browser):
-    ava = demo.user("ava@acme.test")
-    created = keys.create_key(demo.acme.id, ava.id, "Nightly export")
+def test_detail_page_without_js_and_dialog_with_htmx(app, demo, browser):
+    with app.app_context():
+        created = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "Nightly export")
+        detail_url = f"/settings/api-keys/{created.key.id}"  # loads the row while its session lasts
     browser.login("adam@acme.test")
     section = browser.get("/settings/api-keys").text
-    detail_url = f"/settings/api-keys/{created.key.id}"
     assert f'href="{detail_url}"' in section and f'hx-get="{detail_url}"' in section
     page = browser.get(detail_url)
     assert page.status_code == 200
@@ -25,23 +25,25 @@ def test_detail_page_without_js_and_dialog_with_htmx(demo, browser):
     assert '<dialog class="modal" id="key-detail"' in dialog.text and "<html" not in dialog.text.lower()
 
 
-def test_detail_shows_revocation_by_whom_when_and_why(demo, browser):
-    ava = demo.user("ava@acme.test")
-    manual = keys.create_key(demo.acme.id, ava.id, "Old script")
-    keys.revoke_key(demo.acme.id, manual.key.id, demo.user("adam@acme.test").id)
-    leaked = keys.create_key(demo.acme.id, ava.id, "Leaky")
-    leaks.handle_report([leaks.Reported(token=leaked.clear, type="t", url=URL)])
+def test_detail_shows_revocation_by_whom_when_and_why(app, demo, browser):
+    with app.app_context():
+        ava = demo.user("ava@acme.test")
+        manual = keys.create_key(demo.acme.id, ava.id, "Old script").key.id
+        keys.revoke_key(demo.acme.id, manual, demo.user("adam@acme.test").id)
+        leaked = keys.create_key(demo.acme.id, ava.id, "Leaky")
+        leaks.handle_report([leaks.Reported(token=leaked.clear, type="t", url=URL)])
+        leaked_id = leaked.key.id
     browser.login("ava@acme.test")
-    page = browser.get(f"/settings/api-keys/{manual.key.id}").text
+    page = browser.get(f"/settings/api-keys/{manual}").text
     assert "Revoked" in page and "by Adam Admin" in page
-    page = browser.get(f"/settings/api-keys/{leaked.key.id}").text
+    page = browser.get(f"/settings/api-keys/{leaked_id}").text
     assert "Revoked" in page and f"leaked: found public at {URL}" in page and "Revoke…" not in page
 
 
-def test_detail_gates(demo, browser, browser_factory):
-    ava = demo.user("ava@acme.test")
-    created = keys.create_key(demo.acme.id, ava.id, "Gate test")
-    path = f"/settings/api-keys/{created.key.id}"
+def test_detail_gates(app, demo, browser, browser_factory):
+    with app.app_context():
+        created = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "Gate test")
+        path = f"/settings/api-keys/{created.key.id}"
     member = browser_factory()
     member.login("mia@acme.test")
     assert member.get(path).status_code == 404
@@ -57,18 +59,19 @@ def test_detail_gates(demo, browser, browser_factory):
     assert browser.get("/settings/api-keys/not-a-uuid").status_code == 404
 
 
-def test_other_paid_workspaces_key_is_404(demo, browser):
+def test_other_paid_workspaces_key_is_404(app, demo, browser):
     from fvapp.extensions import db
     from fvapp.models import Membership, Workspace
 
-    adam = demo.user("adam@acme.test")
-    other = Workspace(name="Beta Co", plan="pro")
-    db.session.add(other)
-    db.session.flush()
-    db.session.add(Membership(user_id=adam.id, workspace_id=other.id, role="owner"))
-    db.session.commit()
-    acme_key = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "Acme only")
+    with app.app_context():
+        other = Workspace(name="Beta Co", plan="pro")
+        db.session.add(other)
+        db.session.flush()
+        other_id = other.id
+        db.session.add(Membership(user_id=demo.user("adam@acme.test").id, workspace_id=other_id, role="owner"))
+        db.session.commit()
+        acme_key = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "Acme only").key.id
     browser.login("adam@acme.test")
-    browser.switch(other.id)
+    browser.switch(other_id)
     assert "Beta Co" in browser.get("/settings/api-keys").text  # the section is open to him here
-    assert browser.get(f"/settings/api-keys/{acme_key.key.id}").status_code == 404
+    assert browser.get(f"/settings/api-keys/{acme_key}").status_code == 404

@@ -95,7 +95,7 @@ def test_hash_and_display_prefix():
 # -- storage ----------------------------------------------------------------------------------
 
 
-def test_the_hash_is_stored_and_the_clear_key_is_nowhere_in_the_database(demo, adam):
+def test_the_hash_is_stored_and_the_clear_key_is_nowhere_in_the_database(app_context, demo, adam):
     created = [keys.create_key(demo.acme.id, adam.id, f"Service {n}", ip="203.0.113.9")
                for n in range(3)]
     keys.revoke_key(demo.acme.id, created[0].key.id, adam.id, ip="203.0.113.9")
@@ -112,7 +112,7 @@ def test_the_hash_is_stored_and_the_clear_key_is_nowhere_in_the_database(demo, a
         assert leaks == []
 
 
-def test_create_returns_the_clear_key_once_and_records_who_and_when(demo, adam):
+def test_create_returns_the_clear_key_once_and_records_who_and_when(app_context, demo, adam):
     result = keys.create_key(demo.acme.id, adam.id, "  CI pipeline  ")
     assert keys.is_well_formed(result.clear)
     key = result.key
@@ -130,7 +130,7 @@ def test_create_returns_the_clear_key_once_and_records_who_and_when(demo, adam):
     [("", "Give the key a name"), ("   ", "Give the key a name"), ("\t \n", "Give the key a name"),
      (None, "Give the key a name"), ("x" * 101, "at most 100 characters")],
 )
-def test_bad_names_are_refused_and_nothing_is_written(demo, adam, name, message):
+def test_bad_names_are_refused_and_nothing_is_written(app_context, demo, adam, name, message):
     with pytest.raises(DomainError) as refused:
         keys.create_key(demo.acme.id, adam.id, name)
     assert message in refused.value.message
@@ -138,13 +138,13 @@ def test_bad_names_are_refused_and_nothing_is_written(demo, adam, name, message)
     assert key_count() == 0 and audit_actions() == []
 
 
-def test_names_are_trimmed_and_100_characters_is_the_limit(demo, adam):
+def test_names_are_trimmed_and_100_characters_is_the_limit(app_context, demo, adam):
     assert keys.create_key(demo.acme.id, adam.id, "n" * 100).key.name == "n" * 100
     padded = "  " + "p" * 100 + "  "
     assert keys.create_key(demo.acme.id, adam.id, padded).key.name == "p" * 100
 
 
-def test_html_in_a_name_is_stored_as_text(demo, adam):
+def test_html_in_a_name_is_stored_as_text(app_context, demo, adam):
     name = '<script>alert("x")</script> & <b>bold</b>'
     key_id = keys.create_key(demo.acme.id, adam.id, name).key.id
     db.session.expire_all()
@@ -157,7 +157,7 @@ def test_html_in_a_name_is_stored_as_text(demo, adam):
 @pytest.mark.parametrize(
     ("email", "workspace"), [("mia@acme.test", "acme"), ("adam@acme.test", "fox"), ("fred@fox.test", "fox")]
 )
-def test_members_and_free_workspaces_cannot_create_or_revoke(demo, email, workspace):
+def test_members_and_free_workspaces_cannot_create_or_revoke(app_context, demo, email, workspace):
     ws = getattr(demo, workspace)
     actor = demo.user(email)
     with pytest.raises(Forbidden):
@@ -174,7 +174,7 @@ def test_members_and_free_workspaces_cannot_create_or_revoke(demo, email, worksp
     assert audit_actions() == ["api_key.created"]
 
 
-def test_internal_workspaces_qualify(demo, adam):
+def test_internal_workspaces_qualify(app_context, demo, adam):
     plans.set_plan(demo.acme.id, "internal", actor_id=None)
     assert keys.create_key(demo.acme.id, adam.id, "Ops").key.is_active
 
@@ -182,7 +182,7 @@ def test_internal_workspaces_qualify(demo, adam):
 # -- the cap ------------------------------------------------------------------------------------
 
 
-def test_the_eleventh_active_key_is_refused_and_revoking_frees_a_slot(demo, adam):
+def test_the_eleventh_active_key_is_refused_and_revoking_frees_a_slot(app_context, demo, adam):
     made = [keys.create_key(demo.acme.id, adam.id, f"Key {n}").key for n in range(10)]
     assert keys.count_active(demo.acme.id) == 10
     with pytest.raises(keys.KeyLimitReached) as refused:
@@ -195,7 +195,7 @@ def test_the_eleventh_active_key_is_refused_and_revoking_frees_a_slot(demo, adam
     assert keys.count_active(demo.acme.id) == 10 and key_count() == 11
 
 
-def test_the_cap_is_one_function(demo, adam, monkeypatch):
+def test_the_cap_is_one_function(app_context, demo, adam, monkeypatch):
     """create_key asks keys.cap_reached, as the views do (see the HTTP tests)."""
     assert not keys.cap_reached(9) and keys.cap_reached(10) and keys.cap_reached(11)
     monkeypatch.setattr(keys, "cap_reached", lambda active: True)
@@ -204,14 +204,14 @@ def test_the_cap_is_one_function(demo, adam, monkeypatch):
     assert key_count() == 0
 
 
-def test_the_cap_is_per_workspace(demo, adam):
+def test_the_cap_is_per_workspace(app_context, demo, adam):
     plans.set_plan(demo.fox.id, "team", actor_id=None)
     for n in range(10):
         keys.create_key(demo.acme.id, adam.id, f"Acme {n}")
     assert keys.create_key(demo.fox.id, adam.id, "Fox 1").key.is_active
 
 
-def test_twenty_concurrent_creates_leave_exactly_ten_active_keys(app, demo, adam, backend):
+def test_twenty_concurrent_creates_leave_exactly_ten_active_keys(app_context, app, demo, adam, backend):
     workspace_id, actor_id = demo.acme.id, adam.id
     db.session.commit()  # end this thread's read transaction before the race
     start = threading.Barrier(20)
@@ -252,7 +252,7 @@ def test_twenty_concurrent_creates_leave_exactly_ten_active_keys(app, demo, adam
 # -- revoking -----------------------------------------------------------------------------------
 
 
-def test_revoke_records_who_and_when_and_twice_changes_nothing(demo, adam):
+def test_revoke_records_who_and_when_and_twice_changes_nothing(app_context, demo, adam):
     ava = demo.user("ava@acme.test")
     key = keys.create_key(demo.acme.id, adam.id, "CI pipeline").key
     first = keys.revoke_key(demo.acme.id, key.id, ava.id)  # any key of the workspace
@@ -264,7 +264,7 @@ def test_revoke_records_who_and_when_and_twice_changes_nothing(demo, adam):
     assert keys.count_active(demo.acme.id) == 0 and key_count() == 1  # kept, as a record
 
 
-def test_revoking_another_workspaces_key_or_garbage_is_not_found(demo, adam):
+def test_revoking_another_workspaces_key_or_garbage_is_not_found(app_context, demo, adam):
     plans.set_plan(demo.fox.id, "pro", actor_id=None)
     theirs = keys.create_key(demo.fox.id, demo.user("fred@fox.test").id, "Fox key").key
     for key_id in (theirs.id, "not-a-uuid", "00000000-0000-0000-0000-000000000000"):
@@ -274,7 +274,7 @@ def test_revoking_another_workspaces_key_or_garbage_is_not_found(demo, adam):
     assert db.session.get(ApiKey, theirs.id).revoked_at is None
 
 
-def test_revoke_keys_of_creator_marks_the_reason_in_the_callers_transaction(demo, adam):
+def test_revoke_keys_of_creator_marks_the_reason_in_the_callers_transaction(app_context, demo, adam):
     ava = demo.user("ava@acme.test")
     mine = [keys.create_key(demo.acme.id, adam.id, f"Adam {n}").key.id for n in range(2)]
     hers = keys.create_key(demo.acme.id, ava.id, "Ava").key.id
@@ -289,7 +289,7 @@ def test_revoke_keys_of_creator_marks_the_reason_in_the_callers_transaction(demo
     assert db.session.get(ApiKey, hers).is_active
 
 
-def test_list_is_active_first_then_newest_first(demo, adam):
+def test_list_is_active_first_then_newest_first(app_context, demo, adam):
     now = utcnow()
     made = {}
     for name, age in (("old active", 30), ("new active", 1), ("old revoked", 40), ("new revoked", 5)):
@@ -306,7 +306,7 @@ def test_list_is_active_first_then_newest_first(demo, adam):
 # -- audit: with the change, never without it -------------------------------------------------
 
 
-def test_create_writes_one_audit_event_naming_the_key(demo, adam):
+def test_create_writes_one_audit_event_naming_the_key(app_context, demo, adam):
     key = keys.create_key(demo.acme.id, adam.id, "CI pipeline", ip="198.51.100.7").key
     event = db.session.scalar(sa.select(AuditEvent))
     assert (event.action, event.actor_id, event.workspace_id) == ("api_key.created", adam.id, demo.acme.id)
@@ -314,7 +314,7 @@ def test_create_writes_one_audit_event_naming_the_key(demo, adam):
     assert event.target_label == f"CI pipeline ({key.prefix})"
 
 
-def test_a_failed_audit_write_leaves_no_key(demo, adam, monkeypatch):
+def test_a_failed_audit_write_leaves_no_key(app_context, demo, adam, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("audit store down")
 
@@ -324,7 +324,7 @@ def test_a_failed_audit_write_leaves_no_key(demo, adam, monkeypatch):
     assert key_count() == 0 and audit_actions() == []
 
 
-def test_a_failure_after_the_audit_event_leaves_no_event(demo, adam, monkeypatch):
+def test_a_failure_after_the_audit_event_leaves_no_event(app_context, demo, adam, monkeypatch):
     real = keys.audit.record
 
     def record_then_fail(**kwargs):
@@ -343,7 +343,7 @@ def test_a_failure_after_the_audit_event_leaves_no_event(demo, adam, monkeypatch
     assert key_count() == 1 and db.session.get(ApiKey, key_id).is_active
 
 
-def test_a_failed_insert_writes_no_audit_event(demo, adam, monkeypatch):
+def test_a_failed_insert_writes_no_audit_event(app_context, demo, adam, monkeypatch):
     same = keys.generate_key()
     monkeypatch.setattr(keys, "generate_key", lambda: same)
     keys.create_key(demo.acme.id, adam.id, "First")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from fvapp.extensions import db
 from fvapp.models import KeyLeakAlert
 from fvapp.services import keys, leaks
 
@@ -13,8 +12,9 @@ URL = "https://gist.github.com/someone/abc"
 
 
 def leak(demo, url=URL, name="CI pipeline"):
-    created = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, name)
-    leaks.handle_report([leaks.Reported(token=created.clear, type="forcevue_api_key", url=url)])
+    with demo.app.app_context():
+        created = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, name)
+        leaks.handle_report([leaks.Reported(token=created.clear, type="forcevue_api_key", url=url)])
     return created
 
 
@@ -30,7 +30,7 @@ def test_alert_shown_to_managers_until_dismissed_without_js(demo, browser, brows
     admin = browser_factory()
     admin.login("adam@acme.test")
     assert "leak-alert" in admin.get("/settings/api-keys").text
-    alert = db.session.scalar(sa.select(KeyLeakAlert))
+    alert = demo.scalar(sa.select(KeyLeakAlert))
     # without CSRF: refused, still shown
     assert browser.post(f"/settings/api-keys/alerts/{alert.id}/dismiss", csrf=False).status_code == 400
     done = browser.post(f"/settings/api-keys/alerts/{alert.id}/dismiss")
@@ -50,19 +50,18 @@ def test_dismiss_with_htmx_redraws_the_section(demo, browser):
     leak(demo)
     browser.login("adam@acme.test")
     browser.refresh_token("/settings/api-keys")
-    alert = db.session.scalar(sa.select(KeyLeakAlert))
+    alert = demo.scalar(sa.select(KeyLeakAlert))
     response = browser.post(f"/settings/api-keys/alerts/{alert.id}/dismiss", htmx=True)
     assert response.status_code == 200
     assert response.headers["HX-Retarget"] == "#api-keys"
     assert 'id="api-keys"' in response.text and "leak-alert" not in response.text
     assert "Alert dismissed" in response.text
-    db.session.expire_all()
-    assert db.session.get(KeyLeakAlert, alert.id).dismissed_by_id == demo.user("adam@acme.test").id
+    assert demo.get(KeyLeakAlert, alert.id).dismissed_by_id == demo.user("adam@acme.test").id
 
 
 def test_members_free_and_other_workspaces_get_404(demo, browser, browser_factory):
     leak(demo)
-    alert = db.session.scalar(sa.select(KeyLeakAlert))
+    alert = demo.scalar(sa.select(KeyLeakAlert))
     member = browser_factory()
     member.login("mia@acme.test")
     assert member.post(f"/settings/api-keys/alerts/{alert.id}/dismiss").status_code == 404
@@ -74,8 +73,7 @@ def test_members_free_and_other_workspaces_get_404(demo, browser, browser_factor
     browser.refresh_token("/settings/general")
     assert browser.post(f"/settings/api-keys/alerts/{alert.id}/dismiss").status_code == 404
     assert browser.post("/settings/api-keys/alerts/not-a-uuid/dismiss").status_code == 404
-    db.session.expire_all()
-    assert db.session.get(KeyLeakAlert, alert.id).dismissed_at is None
+    assert demo.get(KeyLeakAlert, alert.id).dismissed_at is None
 
 
 def test_unsafe_url_is_not_a_link(demo, browser):

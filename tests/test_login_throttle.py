@@ -12,10 +12,10 @@ import uuid
 
 import pytest
 import requests
-from conftest import Browser
 from werkzeug.serving import make_server
 
 from fvapp.cli import DEMO_PASSWORD
+from tests.support.browser import Browser
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 WRONG = "wrong-password-here"

@@ -11,8 +11,6 @@ from contextlib import contextmanager
 import httpx2
 import pytest
 import requests
-from api_helpers import Api, assert_envelope, bearer, mint_key
-from conftest import Browser
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from werkzeug.serving import make_server
@@ -20,6 +18,8 @@ from werkzeug.serving import make_server
 from fvapp.api.mcp import TOOLS, manifest_document
 from fvapp.extensions import db
 from fvapp.services import keys, plans, workspaces
+from tests.support.api import Api, assert_envelope, bearer, mint_key
+from tests.support.browser import Browser
 
 TOOL_NAMES = {"whoami", "list_initiatives", "get_initiative", "create_initiative",
               "update_initiative", "search_initiatives"}
@@ -76,7 +76,7 @@ def call(base, key, name, arguments=None):
 
 
 def test_the_sdk_client_lists_and_calls_every_tool(url, app, demo, ava):
-    key = mint_key(demo.acme, ava)
+    key = mint_key(demo.app, demo.acme, ava)
     listed = mcp_session(url, key)(lambda s: s.list_tools())
     assert {t.name for t in listed.tools} == TOOL_NAMES
 
@@ -125,10 +125,11 @@ def test_the_sdk_client_lists_and_calls_every_tool(url, app, demo, ava):
 
 
 def test_bad_arguments_and_foreign_or_unknown_ids_are_tool_errors(url, app, demo, ava):
-    key = mint_key(demo.acme, ava)
+    key = mint_key(demo.app, demo.acme, ava)
     fred = demo.user("fred@fox.test")
-    plans.set_plan(demo.fox.id, "pro", fred.id)
-    foreign = Api(app.test_client(), mint_key(demo.fox, fred)).post(
+    with app.app_context():
+        plans.set_plan(demo.fox.id, "pro", fred.id)
+    foreign = Api(app.test_client(), mint_key(demo.app, demo.fox, fred)).post(
         "/initiatives", json={"title": "Fox secret"}).get_json()["data"]["id"]
     cases = [
         ("get_initiative", {"id": foreign}),
@@ -166,24 +167,28 @@ def test_the_key_check_is_the_rest_one(url, app, demo, ava):
     assert_unauthorized(post_initialize(url, {}))
     assert_unauthorized(post_initialize(url, bearer("fvk_live_nope")))
 
-    key = mint_key(demo.acme, ava)
+    key = mint_key(demo.app, demo.acme, ava)
     assert post_initialize(url, bearer(key)).status_code == 200
-    keys.revoke_key(demo.acme.id, keys.list_keys(demo.acme.id)[0].id, ava.id)
+    with app.app_context():
+        keys.revoke_key(demo.acme.id, keys.list_keys(demo.acme.id)[0].id, ava.id)
     assert_unauthorized(post_initialize(url, bearer(key)))
 
     adam = demo.user("adam@acme.test")
-    adams = mint_key(demo.acme, adam)
+    adams = mint_key(demo.app, demo.acme, adam)
     assert post_initialize(url, bearer(adams)).status_code == 200
-    db.session.delete(workspaces.membership(adam.id, demo.acme.id))
-    db.session.commit()
+    with app.app_context():
+        db.session.delete(workspaces.membership(adam.id, demo.acme.id))
+        db.session.commit()
     assert_unauthorized(post_initialize(url, bearer(adams)))
 
-    second = mint_key(demo.acme, ava, "Second")
-    plans.set_plan(demo.acme.id, "free", ava.id)
+    second = mint_key(demo.app, demo.acme, ava, "Second")
+    with app.app_context():
+        plans.set_plan(demo.acme.id, "free", ava.id)
     refused = post_initialize(url, bearer(second))
     assert refused.status_code == 403
     assert refused.json()["code"] == "PAID_PLAN_REQUIRED"
-    plans.set_plan(demo.acme.id, "pro", ava.id)
+    with app.app_context():
+        plans.set_plan(demo.acme.id, "pro", ava.id)
     assert post_initialize(url, bearer(second)).status_code == 200
 
 
@@ -196,7 +201,7 @@ def _unauthorized(response):
 
 def test_mcp_and_rest_share_one_rate_limit_budget(app_factory, app, demo, ava):
     limited = app_factory(API_RATE_LIMIT="4 per minute")
-    key = mint_key(demo.acme, ava)
+    key = mint_key(demo.app, demo.acme, ava)
     rest = Api(limited.test_client(), key)
     with live(limited) as base:
         assert rest.get("/me").status_code == 200
@@ -222,7 +227,7 @@ def test_the_public_manifest_is_the_served_tools(url, demo, ava):
     assert manifest.headers["Content-Type"].startswith("application/json")
     document = manifest.json()
     assert document == manifest_document()
-    served = mcp_session(url, mint_key(demo.acme, ava))(lambda s: s.list_tools())
+    served = mcp_session(url, mint_key(demo.app, demo.acme, ava))(lambda s: s.list_tools())
     assert {t["name"]: t["inputSchema"] for t in document["tools"]} == {
         t.name: t.input_schema for t in served.tools}
     assert set(TOOLS) == TOOL_NAMES
@@ -258,7 +263,7 @@ def test_the_api_keys_page_shows_a_working_mcp_client_config(url, app, demo, ava
     assert config["headers"]["Authorization"] == "Bearer fvk_live_YOUR_KEY"  # a placeholder
     assert 'data-copy-target="mcp-config"' in page
     # The snippet's shape works: the same path and header on the live server, with a real key.
-    key = mint_key(demo.acme, ava)
+    key = mint_key(demo.app, demo.acme, ava)
     live_url = config["url"].replace("http://localhost", url)
     served = mcp_session(live_url.removesuffix("/api/mcp"), key)(lambda s: s.list_tools())
     assert {t.name for t in served.tools} == TOOL_NAMES

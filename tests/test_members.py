@@ -29,7 +29,7 @@ def _snapshot():
 # -- service rules ------------------------------------------------------------------------
 
 
-def test_owner_adds_an_existing_user_with_a_role(demo):
+def test_owner_adds_an_existing_user_with_a_role(app_context, demo):
     ava = demo.user("ava@acme.test")
     member = members.add_member(demo.acme.id, ava.id, " FRED@fox.test ", "admin")
     assert member.role == "admin" and member.user.email == "fred@fox.test"
@@ -47,14 +47,14 @@ def test_owner_adds_an_existing_user_with_a_role(demo):
         ("adam@acme.test", "fred@fox.test", "owner", "Only an owner can make someone an owner"),
     ],
 )
-def test_add_member_refusals(demo, actor, email, role, message):
+def test_add_member_refusals(app_context, demo, actor, email, role, message):
     before = _snapshot()
     with pytest.raises(DomainError, match=message):
         members.add_member(demo.acme.id, demo.user(actor).id, email, role)
     assert _snapshot() == before
 
 
-def test_members_cannot_manage_members(demo):
+def test_members_cannot_manage_members(app_context, demo):
     before = _snapshot()
     mia = demo.user("mia@acme.test")
     with pytest.raises(Forbidden):
@@ -66,20 +66,27 @@ def test_members_cannot_manage_members(demo):
     assert _snapshot() == before
 
 
-def test_admin_cannot_change_or_remove_an_owner(demo):
+def _refused(demo, actor_email, *attempts):
+    """Each attempt, (message, service function, its arguments after workspace and actor), is
+    refused with that message, and no membership changes."""
     before = _snapshot()
-    adam = demo.user("adam@acme.test")
-    ava_m = _member(demo, "ava@acme.test")
-    with pytest.raises(DomainError, match="Only an owner can change an owner"):
-        members.change_role(demo.acme.id, adam.id, ava_m.id, "member")
-    with pytest.raises(DomainError, match="Only an owner can remove an owner"):
-        members.remove_member(demo.acme.id, adam.id, ava_m.id)
-    with pytest.raises(DomainError, match="Only an owner can make someone an owner"):
-        members.change_role(demo.acme.id, adam.id, _member(demo, "mia@acme.test").id, "owner")
+    actor = demo.user(actor_email)
+    for message, action, *arguments in attempts:
+        with pytest.raises(DomainError, match=message):
+            action(demo.acme.id, actor.id, *arguments)
     assert _snapshot() == before
 
 
-def test_admin_changes_a_members_role(demo):
+def test_admin_cannot_change_or_remove_an_owner(app_context, demo):
+    ava_m = _member(demo, "ava@acme.test")
+    _refused(demo, "adam@acme.test",
+             ("Only an owner can change an owner", members.change_role, ava_m.id, "member"),
+             ("Only an owner can remove an owner", members.remove_member, ava_m.id),
+             ("Only an owner can make someone an owner", members.change_role,
+              _member(demo, "mia@acme.test").id, "owner"))
+
+
+def test_admin_changes_a_members_role(app_context, demo):
     adam = demo.user("adam@acme.test")
     changed = members.change_role(demo.acme.id, adam.id, _member(demo, "mia@acme.test").id, "admin")
     assert changed.role == "admin"
@@ -87,18 +94,14 @@ def test_admin_changes_a_members_role(demo):
     assert event.detail == "member → admin"
 
 
-def test_the_last_owner_cannot_be_demoted_or_removed_not_even_by_themselves(demo):
-    before = _snapshot()
-    ava = demo.user("ava@acme.test")
+def test_the_last_owner_cannot_be_demoted_or_removed_not_even_by_themselves(app_context, demo):
     ava_m = _member(demo, "ava@acme.test")
-    with pytest.raises(DomainError, match="only owner"):
-        members.change_role(demo.acme.id, ava.id, ava_m.id, "admin")
-    with pytest.raises(DomainError, match="only owner"):
-        members.remove_member(demo.acme.id, ava.id, ava_m.id)
-    assert _snapshot() == before
+    _refused(demo, "ava@acme.test",
+             ("only owner", members.change_role, ava_m.id, "admin"),
+             ("only owner", members.remove_member, ava_m.id))
 
 
-def test_with_two_owners_one_may_leave(demo):
+def test_with_two_owners_one_may_leave(app_context, demo):
     ava = demo.user("ava@acme.test")
     members.change_role(demo.acme.id, ava.id, _member(demo, "adam@acme.test").id, "owner")
     members.remove_member(demo.acme.id, ava.id, _member(demo, "ava@acme.test").id)
@@ -106,7 +109,7 @@ def test_with_two_owners_one_may_leave(demo):
     assert members.owner_count(demo.acme.id) == 1
 
 
-def test_another_workspaces_member_is_not_found(demo):
+def test_another_workspaces_member_is_not_found(app_context, demo):
     from fvapp.services.errors import NotFound
 
     fred_m = _member(demo, "fred@fox.test", demo.fox)
@@ -114,7 +117,7 @@ def test_another_workspaces_member_is_not_found(demo):
         members.remove_member(demo.acme.id, demo.user("ava@acme.test").id, fred_m.id)
 
 
-def test_removal_revokes_exactly_that_users_keys_in_that_workspace(demo):
+def test_removal_revokes_exactly_that_users_keys_in_that_workspace(app_context, demo):
     adam = demo.user("adam@acme.test")
     ava = demo.user("ava@acme.test")
     adams_acme = keys.create_key(demo.acme.id, adam.id, "Adam CI").key
@@ -157,10 +160,11 @@ def test_members_page_shows_actions_only_to_managers(browser_factory, demo):
     assert "Only owners change owners" in page
 
 
-def test_member_cannot_reach_any_member_action_by_crafting_requests(browser, demo):
+def test_member_cannot_reach_any_member_action_by_crafting_requests(app, browser, demo):
     browser.login("mia@acme.test")
-    before = _snapshot()
-    adam_m = _member(demo, "adam@acme.test")
+    with app.app_context():
+        before = _snapshot()
+        adam_m = _member(demo, "adam@acme.test")
     assert browser.post("/settings/members", {"email": "fred@fox.test", "role": "member"},
                         htmx=True).status_code == 404
     assert browser.get(f"/settings/members/{adam_m.id}/role", htmx=True).status_code == 404
@@ -168,7 +172,8 @@ def test_member_cannot_reach_any_member_action_by_crafting_requests(browser, dem
                         htmx=True).status_code == 404
     assert browser.get(f"/settings/members/{adam_m.id}/remove").status_code == 404
     assert browser.post(f"/settings/members/{adam_m.id}/remove", htmx=True).status_code == 404
-    assert _snapshot() == before
+    with app.app_context():
+        assert _snapshot() == before
 
 
 def test_add_member_over_htmx_refreshes_the_section_and_422_on_error(browser, demo):
@@ -182,11 +187,11 @@ def test_add_member_over_htmx_refreshes_the_section_and_422_on_error(browser, de
     assert "Fred Free was added as admin" in ok.text
 
 
-def test_remove_confirmation_lists_the_keys_that_will_stop(browser, demo):
-    adam = demo.user("adam@acme.test")
-    keys.create_key(demo.acme.id, adam.id, "Deploy bot")
+def test_remove_confirmation_lists_the_keys_that_will_stop(app, browser, demo):
+    with app.app_context():
+        keys.create_key(demo.acme.id, demo.user("adam@acme.test").id, "Deploy bot")
+        adam_m = _member(demo, "adam@acme.test")
     browser.login("ava@acme.test")
-    adam_m = _member(demo, "adam@acme.test")
     dialog = browser.get(f"/settings/members/{adam_m.id}/remove", htmx=True)
     assert dialog.status_code == 200
     assert "<dialog" in dialog.text and "Remove Adam Admin from Acme Analytics?" in dialog.text
@@ -203,52 +208,60 @@ def test_remove_confirmation_lists_the_keys_that_will_stop(browser, demo):
     assert "1 API key revoked" in done.text
 
 
-def test_last_owner_refusal_is_shown_and_changes_nothing(browser, demo):
+def test_last_owner_refusal_is_shown_and_changes_nothing(app, browser, demo):
     browser.login("ava@acme.test")
-    ava_m = _member(demo, "ava@acme.test")
+    with app.app_context():
+        ava_m = _member(demo, "ava@acme.test")
     dialog = browser.get(f"/settings/members/{ava_m.id}/remove", htmx=True).text
     assert "You are the only owner" in dialog and "Leave workspace" not in dialog
     refused = browser.post(f"/settings/members/{ava_m.id}/remove", htmx=True)
     assert refused.status_code == 422 and "only owner" in refused.text
     refused = browser.post(f"/settings/members/{ava_m.id}/role", {"role": "member"}, htmx=True)
     assert refused.status_code == 422 and "only owner" in refused.text
-    assert _member(demo, "ava@acme.test").role == "owner"
+    with app.app_context():
+        assert _member(demo, "ava@acme.test").role == "owner"
 
 
-def test_change_role_without_javascript(browser, demo):
+def test_change_role_without_javascript(app, browser, demo):
     browser.login("ava@acme.test")
-    mia_m = _member(demo, "mia@acme.test")
+    with app.app_context():
+        mia_m = _member(demo, "mia@acme.test")
     page = browser.get(f"/settings/members/{mia_m.id}/role")
     assert page.status_code == 200 and "Save role" in page.text
     done = browser.post(f"/settings/members/{mia_m.id}/role", {"role": "admin"})
     assert done.status_code == 303 and done.headers["Location"] == "/settings/members"
-    assert _member(demo, "mia@acme.test").role == "admin"
+    with app.app_context():
+        assert _member(demo, "mia@acme.test").role == "admin"
     assert "Mia Member is now admin" in browser.get("/settings/members").text
 
 
-def test_csrf_is_required_for_member_changes(browser, demo):
+def test_csrf_is_required_for_member_changes(app, browser, demo):
     browser.login("ava@acme.test")
-    mia_m = _member(demo, "mia@acme.test")
+    with app.app_context():
+        mia_m = _member(demo, "mia@acme.test")
     assert browser.post(f"/settings/members/{mia_m.id}/remove", htmx=True,
                         csrf=False).status_code == 400
-    assert _member(demo, "mia@acme.test") is not None
+    with app.app_context():
+        assert _member(demo, "mia@acme.test") is not None
 
 
-def test_removed_user_loses_the_workspace_at_once(browser_factory, demo):
+def test_removed_user_loses_the_workspace_at_once(app, browser_factory, demo):
     mia = browser_factory()
     mia.login("mia@acme.test")
     assert "Acme Analytics" in mia.get("/").text
-    members.remove_member(demo.acme.id, demo.user("ava@acme.test").id,
-                          _member(demo, "mia@acme.test").id)
+    with app.app_context():
+        members.remove_member(demo.acme.id, demo.user("ava@acme.test").id,
+                              _member(demo, "mia@acme.test").id)
     response = mia.get("/")
     assert response.status_code == 403
     assert "not a member of any workspace" in response.text
 
 
-def test_admin_crafting_owner_only_member_requests_is_refused(browser, demo):
+def test_admin_crafting_owner_only_member_requests_is_refused(app, browser, demo):
     browser.login("adam@acme.test")
-    before = _snapshot()
-    ava_m, mia_m = _member(demo, "ava@acme.test"), _member(demo, "mia@acme.test")
+    with app.app_context():
+        before = _snapshot()
+        ava_m, mia_m = _member(demo, "ava@acme.test"), _member(demo, "mia@acme.test")
     refused = browser.post(f"/settings/members/{ava_m.id}/role", {"role": "member"}, htmx=True)
     assert refused.status_code == 422 and "Only an owner can change an owner" in refused.text
     refused = browser.post(f"/settings/members/{ava_m.id}/remove", htmx=True)
@@ -259,14 +272,15 @@ def test_admin_crafting_owner_only_member_requests_is_refused(browser, demo):
                            htmx=True)
     assert refused.status_code == 422 and "Only an owner can make someone an owner" in refused.text
     assert browser.post("/settings/subscription", {"plan": "free"}).status_code == 404
-    assert _snapshot() == before
-    db.session.expire_all()
-    assert demo.acme.plan == "pro"
+    with app.app_context():
+        assert _snapshot() == before
+        assert demo.acme.plan == "pro"
 
 
-def test_bad_member_ids_are_404_not_500(browser, demo):
+def test_bad_member_ids_are_404_not_500(app, browser, demo):
     browser.login("ava@acme.test")
-    fred_m = _member(demo, "fred@fox.test", demo.fox)
+    with app.app_context():
+        fred_m = _member(demo, "fred@fox.test", demo.fox)
     for bad in ("not-a-uuid", "00000000-0000-0000-0000-000000000000", str(fred_m.id)):
         assert browser.get(f"/settings/members/{bad}/remove", htmx=True).status_code == 404
         assert browser.post(f"/settings/members/{bad}/role", {"role": "admin"},

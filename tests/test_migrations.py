@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from fvapp.extensions import db
 
 
-def test_autogenerate_finds_no_difference(app):
+def test_autogenerate_finds_no_difference(app_context):
     with db.engine.connect() as conn:
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "render_as_batch": True}
@@ -16,7 +16,7 @@ def test_autogenerate_finds_no_difference(app):
     assert diff == []
 
 
-def test_upgrade_from_empty_made_every_table_and_constraint(app):
+def test_upgrade_from_empty_made_every_table_and_constraint(app_context):
     inspector = sa.inspect(db.engine)
     tables = set(inspector.get_table_names())
     assert {"users", "workspaces", "memberships", "api_keys", "initiatives", "audit_events"} <= tables
@@ -31,7 +31,7 @@ def test_upgrade_from_empty_made_every_table_and_constraint(app):
             assert tuple(fk["constrained_columns"]) in indexed, (table, fk)
 
 
-def test_check_constraints_refuse_unknown_plan_and_role(app):
+def test_check_constraints_refuse_unknown_plan_and_role(app_context):
     import uuid
 
     import pytest
@@ -45,7 +45,7 @@ def test_check_constraints_refuse_unknown_plan_and_role(app):
         )
 
 
-def test_email_is_unique_whatever_its_case(app):
+def test_email_is_unique_whatever_its_case(app_context):
     import pytest
     from sqlalchemy.exc import IntegrityError
 

@@ -1,7 +1,7 @@
 """Two instances behind nginx, as production runs them (SPEC §10): Debian's nginx in front of two
 gunicorn instances (gunicorn.conf.py, two workers and a database pool each) sharing one
 PostgreSQL database and one Redis, all on loopback, started here and stopped at the end
-(tests/cluster.py). Revocation, a plan downgrade and a sign-out done through one instance hold on
+(tests/support/cluster.py). Revocation, a plan downgrade and a sign-out done through one instance hold on
 the very next request the other serves; the per-key limit is one count across both.
 (tests/test_multi_instance_load.py: HUP and TERM under load, and a short soak.)
 
@@ -20,10 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from cluster import WebUser, cluster, cluster_env, require_nginx
 
 from fvapp.cli import DEMO_PASSWORD
 from fvapp.services import keys
+from tests.support.browser import WebUser
+from tests.support.cluster import cluster, cluster_env, require_nginx
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
@@ -46,7 +47,8 @@ def stack(database_url, tmp_path_factory):
 
 
 @pytest.fixture
-def ava(demo):
+def ava(app_context, demo):
+    """Ava, in a context held for the test (its service calls; its requests go over HTTP)."""
     return demo.user("ava@acme.test")
 
 

@@ -1,4 +1,4 @@
-"""Two instances behind nginx (tests/cluster.py, as in tests/test_multi_instance.py) under load,
+"""Two instances behind nginx (tests/support/cluster.py, as in tests/test_multi_instance.py) under load,
 one cluster for the module: a short soak (benchmarks/soak.py for 45 s; `make soak` runs it for 10
 minutes): no 5xx, no error in any log, flat worker memory. Then HUP to one instance, TERM to the
 other and a fresh start, while thousands of GET /api/v1/me run through nginx: no request fails.
@@ -8,21 +8,17 @@ PostgreSQL and Redis only, as there.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import requests
-from cluster import cluster, cluster_env, require_nginx
 
+from benchmarks import soak
 from fvapp.cli import DEMO_PASSWORD
 from fvapp.services import keys
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import soak  # noqa: E402
+from tests.support.cluster import cluster, cluster_env, require_nginx
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
@@ -44,8 +40,9 @@ def stack(database_url, tmp_path_factory):
 
 
 @pytest.fixture
-def key(demo):
-    return keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "Load").clear
+def key(app, demo):
+    with app.app_context():
+        return keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "Load").clear
 
 
 def test_a_short_soak_is_clean(stack, key):

@@ -10,10 +10,10 @@ import time
 import uuid
 
 import pytest
-from api_helpers import assert_envelope, bearer, mint_key
 
 from fvapp.ratelimit import ApiLimiter
 from fvapp.services import keys
+from tests.support.api import assert_envelope, bearer, mint_key
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.skipif(
@@ -106,7 +106,7 @@ def test_one_redis_command_per_authenticated_request_and_one_more_per_failure(
     served = app_factory(RATELIMIT_STORAGE_URI=REDIS_URL,
                          RATELIMIT_KEY_PREFIX=f"fvapp-test-{uuid.uuid4().hex}")
     counting = CountingRedis(served.extensions["fvapp_api_limiter"])
-    client, key = served.test_client(), mint_key(demo.acme, demo.user("ava@acme.test"))
+    client, key = served.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test"))
     assert client.get("/api/v1/me", headers=bearer(key)).status_code == 200  # loads the script
     counting.commands.clear()
     for _ in range(10):

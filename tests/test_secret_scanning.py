@@ -42,9 +42,11 @@ def signer(app, tmp_path):
 
 
 @pytest.fixture
-def live_key(demo):
-    ava = demo.user("ava@acme.test")
-    return keys.create_key(demo.acme.id, ava.id, "CI pipeline")
+def live_key(app, demo):
+    with app.app_context():
+        created = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "CI pipeline")
+        db.session.refresh(created.key)  # loaded while its session lasts
+    return created
 
 
 def post(app, body, signer=None, identifier=None, signature=None):
@@ -60,13 +62,13 @@ def report(token, url=URL):
     return [{"token": token, "type": "forcevue_api_key", "url": url, "source": "content"}]
 
 
-def state():
-    db.session.expire_all()
-    return (
-        db.session.scalars(sa.select(ApiKey.revoked_reason).order_by(ApiKey.id)).all(),
-        db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)),
-        db.session.scalar(sa.select(sa.func.count()).select_from(KeyLeakAlert)),
-    )
+def state(app):
+    with app.app_context():
+        return (
+            db.session.scalars(sa.select(ApiKey.revoked_reason).order_by(ApiKey.id)).all(),
+            db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)),
+            db.session.scalar(sa.select(sa.func.count()).select_from(KeyLeakAlert)),
+        )
 
 
 def test_signed_report_revokes_at_once_audits_alerts_and_answers_feedback(app, signer, live_key):
@@ -74,22 +76,23 @@ def test_signed_report_revokes_at_once_audits_alerts_and_answers_feedback(app, s
     assert response.status_code == 200, response.text
     assert response.json == [{"token_hash": hashlib.sha256(live_key.clear.encode()).hexdigest(),
                               "token_type": "forcevue_api_key", "label": "true_positive"}]
-    key = db.session.get(ApiKey, live_key.key.id, populate_existing=True)
-    assert key.revoked_at is not None and key.revoked_by_id is None
-    assert key.revoked_reason == f"leaked: found public at {URL}"
-    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "api_key.leak_revoked"))
-    assert event.target_id == key.id and URL in event.detail and live_key.clear not in event.detail
-    alert = db.session.scalar(sa.select(KeyLeakAlert))
-    assert (alert.api_key_id, alert.url, alert.dismissed_at) == (key.id, URL, None)
+    with app.app_context():
+        key = db.session.get(ApiKey, live_key.key.id)
+        assert key.revoked_at is not None and key.revoked_by_id is None
+        assert key.revoked_reason == f"leaked: found public at {URL}"
+        event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "api_key.leak_revoked"))
+        assert event.target_id == key.id and URL in event.detail and live_key.clear not in event.detail
+        alert = db.session.scalar(sa.select(KeyLeakAlert))
+        assert (alert.api_key_id, alert.url, alert.dismissed_at) == (key.id, URL, None)
     # the revoked key no longer opens the API
     api = app.test_client().get("/api/v1/initiatives",
                                 headers={"Authorization": f"Bearer {live_key.clear}"})
     assert api.status_code == 401
     # idempotent: the same report again is still a true positive and changes nothing
-    before = state()
+    before = state(app)
     again = post(app, report(live_key.clear), signer)
     assert again.status_code == 200 and again.json[0]["label"] == "true_positive"
-    assert state() == before
+    assert state(app) == before
 
 
 def test_other_formats_wrong_checksum_and_unknown_keys_are_false_positives(app, signer, live_key):
@@ -98,12 +101,12 @@ def test_other_formats_wrong_checksum_and_unknown_keys_are_false_positives(app, 
     unknown = keys.generate_key()
     body = report("ghp_notours") + report(wrong_checksum) + report(unknown) + [
         {"token": "x", "url": 5}]
-    before = state()
+    before = state(app)
     response = post(app, body, signer)
     assert response.status_code == 200
     assert [item["label"] for item in response.json] == ["false_positive"] * 4
     assert response.json[3]["token_type"] == ""
-    assert state() == before
+    assert state(app) == before
 
 
 @pytest.mark.parametrize("case", ["missing", "unknown_id", "bad_signature", "not_base64",
@@ -118,21 +121,21 @@ def test_bad_or_missing_signature_is_401_and_nothing_done(app, signer, live_key,
         "other_key": {"signer": signer, "signature": Signer().sign(body)},
         "tampered_body": {"signer": signer, "signature": signer.sign(body + b" ")},
     }[case]
-    before = state()
+    before = state(app)
     response = post(app, body, **kwargs)
     assert response.status_code == 401
     assert response.json["success"] is False and response.json["code"] == "UNAUTHORIZED"
-    assert state() == before
+    assert state(app) == before
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b'{"token": "x"}', b"[1, 2]", b'[{"token": 5}]',
                                  b"\xff\xfe"])
 def test_malformed_report_is_400(app, signer, live_key, raw):
-    before = state()
+    before = state(app)
     response = post(app, raw, signer)
     assert response.status_code == 400, response.text
     assert response.json["code"] == "VALIDATION_ERROR"
-    assert state() == before
+    assert state(app) == before
 
 
 def test_unconfigured_endpoint_is_404(app, live_key):
@@ -147,7 +150,8 @@ def test_batch_of_a_thousand_tokens(app, signer, live_key):
     assert response.status_code == 200
     labels = [item["label"] for item in response.json]
     assert len(labels) == 1000 and labels.count("true_positive") == 1 and labels[-1] == "true_positive"
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(KeyLeakAlert)) == 1
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(KeyLeakAlert)) == 1
 
 
 def test_not_the_bearer_api_no_key_auth_no_csrf_no_cookie(app, signer, live_key):

@@ -9,7 +9,7 @@ from fvapp.services import audit, keys, plans
 from fvapp.services.errors import DomainError
 
 
-def test_owner_changes_the_plan_and_it_is_recorded(demo):
+def test_owner_changes_the_plan_and_it_is_recorded(app_context, demo):
     ava = demo.user("ava@acme.test")
     plans.change_plan(demo.acme.id, ava.id, "team", ip="10.0.0.1")
     db.session.expire_all()
@@ -19,7 +19,7 @@ def test_owner_changes_the_plan_and_it_is_recorded(demo):
 
 
 @pytest.mark.parametrize("email", ["adam@acme.test", "mia@acme.test"])
-def test_only_the_owner_changes_the_plan(demo, email):
+def test_only_the_owner_changes_the_plan(app_context, demo, email):
     with pytest.raises(DomainError, match="Only the workspace owner"):
         plans.change_plan(demo.acme.id, demo.user(email).id, "free")
     db.session.expire_all()
@@ -27,7 +27,7 @@ def test_only_the_owner_changes_the_plan(demo, email):
 
 
 @pytest.mark.parametrize("plan", ["internal", "gold", ""])
-def test_owners_cannot_pick_internal_or_unknown_plans(demo, plan):
+def test_owners_cannot_pick_internal_or_unknown_plans(app_context, demo, plan):
     with pytest.raises(DomainError):
         plans.change_plan(demo.acme.id, demo.user("ava@acme.test").id, plan)
     db.session.expire_all()
@@ -42,24 +42,25 @@ def test_subscription_page_read_only_for_admins_and_members(browser_factory, dem
         assert "Switch to" not in page and "Only the workspace owner can change the plan" in page
         assert person.get("/settings/subscription/change?plan=free").status_code == 404
         assert person.post("/settings/subscription", {"plan": "free"}, htmx=True).status_code == 404
-    db.session.expire_all()
     assert demo.acme.plan == "pro"
 
 
-def test_internal_is_listed_only_when_an_operator_set_it(browser, demo):
+def test_internal_is_listed_only_when_an_operator_set_it(app, browser, demo):
     browser.login("ava@acme.test")
     assert "Internal" not in browser.get("/settings/subscription").text
-    plans.set_plan(demo.acme.id, "internal", None)
+    with app.app_context():
+        plans.set_plan(demo.acme.id, "internal", None)
     page = browser.get("/settings/subscription").text
     assert "Internal" in page and "a ForceVue operator" in page
 
 
-def test_downgrade_confirmation_counts_the_keys_that_will_answer_403(browser, demo):
-    ava = demo.user("ava@acme.test")
-    keys.create_key(demo.acme.id, ava.id, "One")
-    keys.create_key(demo.acme.id, ava.id, "Two")
-    revoked = keys.create_key(demo.acme.id, ava.id, "Old").key
-    keys.revoke_key(demo.acme.id, revoked.id, ava.id)
+def test_downgrade_confirmation_counts_the_keys_that_will_answer_403(app, browser, demo):
+    with app.app_context():
+        ava = demo.user("ava@acme.test")
+        keys.create_key(demo.acme.id, ava.id, "One")
+        keys.create_key(demo.acme.id, ava.id, "Two")
+        revoked = keys.create_key(demo.acme.id, ava.id, "Old").key
+        keys.revoke_key(demo.acme.id, revoked.id, ava.id)
     browser.login("ava@acme.test")
     dialog = browser.get("/settings/subscription/change?plan=free", htmx=True)
     assert dialog.status_code == 200 and "<dialog" in dialog.text
@@ -68,9 +69,9 @@ def test_downgrade_confirmation_counts_the_keys_that_will_answer_403(browser, de
     assert browser.get("/settings/subscription/change?plan=internal").status_code == 404
 
 
-def test_downgrade_hides_api_keys_and_upgrade_brings_the_same_keys_back(browser, demo):
-    ava = demo.user("ava@acme.test")
-    key = keys.create_key(demo.acme.id, ava.id, "CI pipeline").key
+def test_downgrade_hides_api_keys_and_upgrade_brings_the_same_keys_back(app, browser, demo):
+    with app.app_context():
+        key_id = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "CI pipeline").key.id
     browser.login("ava@acme.test")
     assert "API Keys" in browser.get("/settings/general").text
 
@@ -85,30 +86,32 @@ def test_downgrade_hides_api_keys_and_upgrade_brings_the_same_keys_back(browser,
     assert response.status_code == 303
     page = browser.get("/settings/api-keys")
     assert page.status_code == 200 and "CI pipeline" in page.text
-    db.session.expire_all()
-    assert db.session.get(ApiKey, key.id).revoked_at is None
+    with app.app_context():
+        assert db.session.get(ApiKey, key_id).revoked_at is None
 
 
-def test_activity_lists_changes_newest_first_with_actor_and_ip(browser, demo):
-    ava = demo.user("ava@acme.test")
-    keys.create_key(demo.acme.id, ava.id, "Zapier")
-    plans.change_plan(demo.acme.id, ava.id, "team", ip="198.51.100.7")
+def test_activity_lists_changes_newest_first_with_actor_and_ip(app, browser, demo):
+    with app.app_context():
+        ava = demo.user("ava@acme.test")
+        keys.create_key(demo.acme.id, ava.id, "Zapier")
+        plans.change_plan(demo.acme.id, ava.id, "team", ip="198.51.100.7")
     browser.login("adam@acme.test")
     page = browser.get("/settings/activity").text
     assert page.index("Changed the plan (pro → team)") < page.index("Created API key Zapier")
     assert "198.51.100.7" in page and "Ava Owner" in page
 
 
-def test_activity_is_paginated_and_never_shows_a_secret(browser, demo):
-    ava = demo.user("ava@acme.test")
+def test_activity_is_paginated_and_never_shows_a_secret(app, browser, demo):
     secrets = []
-    for i in range(10):
-        created = keys.create_key(demo.acme.id, ava.id, f"Key {i}")
-        secrets.append(created.clear)
-        keys.revoke_key(demo.acme.id, created.key.id, ava.id)
-    for i in range(8):
-        plans.change_plan(demo.acme.id, ava.id, "team" if i % 2 == 0 else "pro")
-    assert db.session.scalar(select(db.func.count()).select_from(AuditEvent)) == 28
+    with app.app_context():
+        ava = demo.user("ava@acme.test")
+        for i in range(10):
+            created = keys.create_key(demo.acme.id, ava.id, f"Key {i}")
+            secrets.append(created.clear)
+            keys.revoke_key(demo.acme.id, created.key.id, ava.id)
+        for i in range(8):
+            plans.change_plan(demo.acme.id, ava.id, "team" if i % 2 == 0 else "pro")
+        assert db.session.scalar(select(db.func.count()).select_from(AuditEvent)) == 28
     browser.login("ava@acme.test")
     first = browser.get("/settings/activity").text
     second = browser.get("/settings/activity?page=2").text

@@ -1,11 +1,12 @@
 """Cross-cutting browser-side guards: the workspace a page was made for, htmx and sign-in,
 redirect targets, proxies, paging bounds."""
 
+import pytest
 from sqlalchemy import select
 
-from fvapp.extensions import db
 from fvapp.models import ApiKey, AuditEvent, Initiative, Membership
 from fvapp.services import plans
+from tests.support.browser import Browser
 
 
 def _stale_tab(browser, demo):
@@ -14,7 +15,8 @@ def _stale_tab(browser, demo):
     page = browser.get("/settings/general").text
     assert f'name="workspace_guard" value="{demo.acme.id}"' in page
     assert f'"X-Workspace": "{demo.acme.id}"' in page
-    plans.set_plan(demo.fox.id, "pro", None)
+    with demo.app.app_context():
+        plans.set_plan(demo.fox.id, "pro", None)
     browser.switch(demo.fox.id)
 
 
@@ -30,10 +32,9 @@ def test_a_form_made_for_another_workspace_changes_nothing(browser, demo):
         response = browser.post(path, {**data, "workspace_guard": acme})
         assert response.status_code == 409, path
         assert "switched workspace to Fox Free" in response.text
-    db.session.expire_all()
     assert demo.fox.name == "Fox Free"
-    assert db.session.scalar(select(Initiative)) is None
-    assert db.session.scalar(select(ApiKey)) is None
+    assert demo.scalar(select(Initiative)) is None
+    assert demo.scalar(select(ApiKey)) is None
 
 
 def test_an_htmx_request_made_for_another_workspace_changes_nothing(browser, demo):
@@ -41,12 +42,12 @@ def test_an_htmx_request_made_for_another_workspace_changes_nothing(browser, dem
     response = browser.post("/settings/api-keys", {"name": "Meant for Acme"}, htmx=True,
                             headers={"X-Workspace": str(demo.acme.id)})
     assert response.status_code == 409
-    assert db.session.scalar(select(ApiKey)) is None
+    assert demo.scalar(select(ApiKey)) is None
     # the current workspace's own header passes
     response = browser.post("/settings/api-keys", {"name": "For Fox"}, htmx=True,
                             headers={"X-Workspace": str(demo.fox.id)})
     assert response.status_code == 200
-    assert db.session.scalar(select(ApiKey)).workspace_id == demo.fox.id
+    assert demo.scalar(select(ApiKey)).workspace_id == demo.fox.id
 
 
 def test_switching_workspace_is_not_blocked_by_the_guard(browser, demo):
@@ -89,30 +90,22 @@ def test_activity_page_numbers_beyond_any_history_are_not_a_500(browser, demo):
         assert response.status_code == 200, page
 
 
-def test_behind_a_trusted_proxy_the_client_address_is_recorded(app_factory, demo):
-    from conftest import Browser
-
-    app = app_factory(TRUSTED_PROXY_HOPS=1)
-    person = Browser(app.test_client())
+@pytest.mark.parametrize(("hops", "recorded"), [(1, "203.0.113.9"), (0, "127.0.0.1")],
+                         ids=["behind-a-trusted-proxy", "no-trusted-proxies"])
+def test_forwarded_headers_give_the_client_address_only_behind_a_trusted_proxy(
+        app_factory, demo, hops, recorded):
+    person = Browser(app_factory(TRUSTED_PROXY_HOPS=hops).test_client())  # 0 is the default
     person.login("ava@acme.test")
-    person.post("/settings/general", {"name": "Acme Proxy"},
+    person.post("/settings/general", {"name": "Acme Renamed"},
                 headers={"X-Forwarded-For": "203.0.113.9"})
-    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "workspace.renamed"))
-    assert event.ip == "203.0.113.9"
-
-
-def test_without_trusted_proxies_forwarded_headers_are_ignored(browser, demo):
-    browser.login("ava@acme.test")
-    browser.post("/settings/general", {"name": "Acme Direct"},
-                 headers={"X-Forwarded-For": "203.0.113.9"})
-    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "workspace.renamed"))
-    assert event.ip == "127.0.0.1"
+    event = demo.scalar(select(AuditEvent).where(AuditEvent.action == "workspace.renamed"))
+    assert event.ip == recorded
 
 
 def test_a_member_may_leave_and_the_last_owner_may_not(browser_factory, demo):
     mia = browser_factory()
     mia.login("mia@acme.test")
-    mine = db.session.scalar(select(Membership).where(
+    mine = demo.scalar(select(Membership).where(
         Membership.user_id == demo.user("mia@acme.test").id))
     page = mia.get("/settings/members").text
     assert "Leave workspace" in page and "Remove Adam Admin" not in page
@@ -120,8 +113,8 @@ def test_a_member_may_leave_and_the_last_owner_may_not(browser_factory, demo):
     assert "Leave Acme Analytics?" in dialog
     response = mia.post(f"/settings/members/{mine.id}/remove", htmx=True)
     assert response.status_code == 200 and response.headers["HX-Redirect"] == "/"
-    assert db.session.get(Membership, mine.id) is None
-    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "member.removed"))
+    assert demo.get(Membership, mine.id) is None
+    event = demo.scalar(select(AuditEvent).where(AuditEvent.action == "member.removed"))
     assert event.actor_id == demo.user("mia@acme.test").id
 
 
@@ -145,7 +138,8 @@ def test_a_form_sent_after_the_session_ended_comes_back_to_its_page(browser, dem
     from fvapp.services import accounts
 
     browser.login("ava@acme.test")
-    accounts.end_all_sessions(demo.user("ava@acme.test"))  # signed out in another browser
+    with demo.app.app_context():
+        accounts.end_all_sessions(demo.user("ava@acme.test"))  # signed out in another browser
     response = browser.post("/initiatives", {"title": "x"},
                             headers={"Referer": "http://localhost/?archived=1"})
     assert response.status_code == 302
@@ -177,11 +171,11 @@ def test_control_characters_and_direction_overrides_are_refused_in_names(browser
         response = browser.post("/settings/api-keys", {"name": name}, htmx=True)
         assert response.status_code == 422, repr(name)
         assert "control characters" in response.text
-    assert db.session.scalar(select(ApiKey)) is None
+    assert demo.scalar(select(ApiKey)) is None
     # tabs and line breaks are fine in a description, not in a title
     ok = browser.post("/initiatives", {"title": "Plan", "description": "a\r\n\tb"})
     assert ok.status_code == 303
-    assert db.session.scalar(select(Initiative)).description == "a\n\tb"
+    assert demo.scalar(select(Initiative)).description == "a\n\tb"
     assert browser.post("/initiatives", {"title": "a\tb"}).status_code == 422
 
 
@@ -193,7 +187,7 @@ def test_a_field_in_error_takes_the_focus(browser, demo):
     assert "autofocus" in field and 'aria-describedby="title-error"' in field
 
 
-def test_an_update_that_changes_nothing_keeps_updated_at(demo):
+def test_an_update_that_changes_nothing_keeps_updated_at(app_context, demo):
     from fvapp.services import initiatives
 
     item = initiatives.create_initiative(demo.acme.id, None, "Same", None)

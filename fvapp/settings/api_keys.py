@@ -48,13 +48,14 @@ def _key_or_404(ctx, key_id):
         abort(404)
 
 
-def _section(ctx, status=200, notice=None):
+def _section(ctx, status=200, notice=None, notice_level="success"):
     return page_or_fragment(
-        "settings/api_keys.html", "settings/_api_keys.html", status, **_section_context(ctx, notice)
+        "settings/api_keys.html", "settings/_api_keys.html", status,
+        **_section_context(ctx, notice, notice_level),
     )
 
 
-def _section_context(ctx, notice=None) -> dict:
+def _section_context(ctx, notice=None, notice_level="success") -> dict:
     active = keys.count_active(ctx.workspace.id)
     return {
         "keys": keys.list_keys(ctx.workspace.id),
@@ -62,6 +63,7 @@ def _section_context(ctx, notice=None) -> dict:
         "max_keys": keys.MAX_ACTIVE_KEYS,
         "at_cap": keys.cap_reached(active),
         "notice": notice,
+        "notice_level": notice_level,  # success, or warning when nothing was done
         "leak_alerts": leaks.open_alerts(ctx.workspace.id),
         "stale_before": utcnow() - timedelta(days=30),  # unused this long: a candidate to revoke
         "api_base": request.host_url.rstrip("/") + API_PREFIX,  # for "Where to go next"
@@ -97,7 +99,7 @@ def api_keys_create():
         return _section(ctx, 200, notice=(
             "That key was already created, and for your security it cannot be shown again. "
             "If you did not copy it, revoke it and create a new one."
-        ))
+        ), notice_level="warning")
     try:
         created = keys.create_key(ctx.workspace.id, current_user.id, form.name.data, ip=client_ip())
     except Forbidden:

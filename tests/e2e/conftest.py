@@ -47,16 +47,25 @@ def chromium():
         browser.close()
 
 
-@pytest.fixture
-def live_server(app_factory, demo):
+@contextlib.contextmanager
+def serve(server_app):
+    """Serve the app on a free localhost port for the block; yields its base URL."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server_app = app_factory()
     server = make_server("127.0.0.1", 0, server_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+
+
+@pytest.fixture
+def live_server(app_factory, demo):
+    with serve(app_factory()) as base:
+        yield base
 
 
 class Watch:

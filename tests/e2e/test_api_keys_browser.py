@@ -39,7 +39,7 @@ def assert_no_key_in_storage(page):
 
 
 @pytest.mark.parametrize("width", ["desktop", "phone"])
-def test_admin_creates_copies_and_revokes_a_key(page_factory, demo, backend, width):
+def test_admin_creates_copies_and_revokes_a_key(app_context, page_factory, demo, backend, width):
     seed_history(demo)
     page, watch = page_factory(viewport=DESKTOP if width == "desktop" else PHONE)
     shot = f"{width}-{backend}"
@@ -113,7 +113,7 @@ def test_admin_creates_copies_and_revokes_a_key(page_factory, demo, backend, wid
     watch.assert_clean()
 
 
-def test_at_the_cap_create_key_is_disabled_with_its_reason(page_factory, demo, backend):
+def test_at_the_cap_create_key_is_disabled_with_its_reason(app_context, page_factory, demo, backend):
     ava = demo.user("ava@acme.test")
     for n in range(keys.MAX_ACTIVE_KEYS):
         keys.create_key(demo.acme.id, ava.id, f"Service {n + 1}")
@@ -149,7 +149,7 @@ def test_at_the_cap_create_key_is_disabled_with_its_reason(page_factory, demo, b
     watch.assert_clean()
 
 
-def test_at_the_cap_keys_unused_for_30_days_are_pointed_at(page_factory, demo):
+def test_at_the_cap_keys_unused_for_30_days_are_pointed_at(app_context, page_factory, demo):
     ava = demo.user("ava@acme.test")
     created = [keys.create_key(demo.acme.id, ava.id, f"Service {n + 1}").key
                for n in range(keys.MAX_ACTIVE_KEYS)]
@@ -181,7 +181,7 @@ def test_members_and_free_workspaces_see_no_api_keys(page_factory, demo, email):
     assert response.status == 404
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     # Inside the app shell: the header and navigation are there, nothing about the section is.
-    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Initiatives")).to_be_visible()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     expect(page.locator("body")).not_to_contain_text("API key")
     screenshot(page, f"error-404-signed-in-{email.split('@')[0]}")

@@ -1,4 +1,4 @@
-"""A person signs in, works on the dashboard, switches workspace, signs out."""
+"""A person signs in, works on the Initiatives page, switches workspace, signs out."""
 
 import re
 
@@ -9,7 +9,7 @@ from fvapp.services import initiatives, members
 from .conftest import PHONE, login, screenshot
 
 
-def test_sign_in_create_initiative_switch_workspace_and_log_out(page_factory, demo, backend):
+def test_sign_in_create_initiative_switch_workspace_and_log_out(app_context, page_factory, demo, backend):
     # Fred has added Ava to Fox Free, so she has a second workspace to switch to.
     members.add_member(demo.fox.id, demo.user("fred@fox.test").id, "ava@acme.test", "member")
     initiatives.create_initiative(demo.fox.id, None, "Fox launch", None)
@@ -24,7 +24,7 @@ def test_sign_in_create_initiative_switch_workspace_and_log_out(page_factory, de
     page.get_by_label("Description (optional)").fill("Let teams start without a call.")
     page.get_by_role("button", name="Create initiative").click()
     expect(page.get_by_role("heading", name="Self-serve onboarding")).to_be_visible()
-    screenshot(page, f"dashboard-desktop-{backend}")
+    screenshot(page, f"initiatives-desktop-{backend}")
 
     page.get_by_role("button", name="Archive Self-serve onboarding").click()
     expect(page.get_by_role("heading", name="Self-serve onboarding")).to_have_count(0)
@@ -54,7 +54,7 @@ def test_switch_workspace_and_the_choice_survives_navigation(page_factory, backe
     page.get_by_role("link", name="Settings").click()
     expect(page.locator(".settings-nav")).not_to_contain_text("API Keys")
     expect(page.get_by_role("main")).to_contain_text("Fox Free")
-    page.get_by_role("link", name="Dashboard").click()
+    page.get_by_role("link", name="Initiatives").click()
     expect(page.locator(".switcher summary")).to_contain_text("Fox Free")
     page.get_by_role("button", name="Log out").click()
     watch.assert_clean()
@@ -65,7 +65,7 @@ def test_phone_width_screens(page_factory, backend):
     page.goto("/login")
     screenshot(page, f"login-phone-{backend}")
     login(page, "ava@acme.test")
-    screenshot(page, f"dashboard-phone-{backend}")
+    screenshot(page, f"initiatives-phone-{backend}")
     page.get_by_role("link", name="Settings").click()
     page.get_by_role("link", name="Members").click()
     screenshot(page, f"members-phone-{backend}")

@@ -3,9 +3,14 @@ between words, very long names are clamped with the full name in a title, revoke
 behind a "Show revoked keys (N)" link once there are more than a few (a plain link: no JS
 needed), and touch targets on phone are at least 44 px high."""
 
+from datetime import timedelta
+
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import update
 
+from fvapp.extensions import db
+from fvapp.models import AuditEvent, utcnow
 from fvapp.services import keys
 
 from .conftest import DESKTOP, PHONE, login, screenshot
@@ -35,7 +40,7 @@ def word_is_on_one_line(page, text):
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone", "narrow"])
-def test_names_wrap_between_words_and_revoked_keys_fold(page_factory, demo, backend, size):
+def test_names_wrap_between_words_and_revoked_keys_fold(app_context, page_factory, demo, backend, size):
     seed(demo)
     viewport = {"desktop": DESKTOP, "phone": PHONE, "narrow": NARROW}[size]
     page, watch = page_factory(viewport=viewport)
@@ -63,13 +68,30 @@ def test_names_wrap_between_words_and_revoked_keys_fold(page_factory, demo, back
         for name in ["Revoke Zapier integration", "Log out", "Create key"]:
             box = page.get_by_role("button", name=name).bounding_box()
             assert box["height"] >= 44, (name, box)
+        for nav in ["Main", "Settings"]:
+            for link in page.get_by_role("navigation", name=nav).get_by_role("link").all():
+                assert link.bounding_box()["height"] >= 44, (nav, link.inner_text())
         # Compact rows: an active key's row is well under the 235 px it used to be.
         row = page.get_by_role("row").filter(has_text="Zapier integration")
         assert row.bounding_box()["height"] < 200
+
+    # Dates wrap cleanly: "2 minutes ago" never breaks mid-phrase, here or in Activity.
+    db.session.execute(update(AuditEvent).values(created_at=utcnow() - timedelta(minutes=2)))
+    db.session.commit()
+    page.goto("/settings/activity")
+    expect(page.get_by_role("cell", name="2 minutes ago").first).to_be_visible()
+    assert times_on_one_line(page)
+    page.goto("/settings/api-keys?revoked=shown")
+    assert times_on_one_line(page)
     watch.assert_clean()
 
 
-def test_a_few_revoked_keys_stay_listed_without_a_toggle(page_factory, demo):
+def times_on_one_line(page):
+    return page.evaluate("""() => [...document.querySelectorAll('main time')]
+      .every(t => t.getClientRects().length === 1 && t.getBoundingClientRect().height < 30)""")
+
+
+def test_a_few_revoked_keys_stay_listed_without_a_toggle(app_context, page_factory, demo):
     seed(demo, revoked=2)
     page, watch = page_factory(javascript=False)
     login(page, "adam@acme.test")

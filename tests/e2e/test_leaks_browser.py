@@ -62,7 +62,7 @@ def post_leak_report(base_url, scanner_key, token):
 
 @pytest.mark.parametrize("width", ["desktop", "phone"])
 def test_owner_sees_detail_then_a_leak_report_revokes_and_alerts(
-        page_factory, live_server, demo, scanner_key, backend, width):
+        app_context, page_factory, live_server, demo, scanner_key, backend, width):
     ava = demo.user("ava@acme.test")
     created = keys.create_key(demo.acme.id, ava.id, "CI pipeline")
     prefix = created.key.prefix

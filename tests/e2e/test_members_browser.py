@@ -24,7 +24,7 @@ def _give_mia_a_key(demo):
     keys.create_key(demo.acme.id, ava.id, "CI pipeline")
 
 
-def test_remove_member_downgrade_upgrade_and_activity(page_factory, demo, backend):
+def test_remove_member_downgrade_upgrade_and_activity(app_context, page_factory, demo, backend):
     _give_mia_a_key(demo)
     page, watch = page_factory()
     login(page, "ava@acme.test")
@@ -122,7 +122,7 @@ def test_add_member_with_an_error_then_success(page_factory, demo, backend):
     watch.assert_clean()
 
 
-def test_a_failed_htmx_request_says_so_instead_of_doing_nothing(page_factory, demo, backend):
+def test_a_failed_htmx_request_says_so_instead_of_doing_nothing(app_context, page_factory, demo, backend):
     """Adam has Acme's members page open, switches to Fox Free in another tab, then clicks here:
     the server refuses (409) and the page explains it, with a Reload button."""
     from fvapp.services import plans

@@ -1,0 +1,107 @@
+"""Sockets for tests and benchmarks: a free port, a TCP proxy that can take a service away, and
+a server that accepts connections and never answers (a hung database or Redis)."""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import threading
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listened on a moment ago (and nothing does now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class TcpProxy:
+    """A TCP forwarder on 127.0.0.1 to stand between the app and PostgreSQL or Redis: stop()
+    drops every connection and refuses new ones (the service "goes away"), start() brings it
+    back on the same port."""
+
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._listener = None
+        self._sockets: set = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> TcpProxy:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() below
+            listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # the relay sees EOF and closes both ends
+
+    def _accept(self, listener) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # stopped
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets |= {client, upstream}
+            threading.Thread(target=self._relay, args=(client, upstream), daemon=True).start()
+
+    def _relay(self, client, upstream) -> None:
+        pair = (client, upstream)
+        try:
+            while True:
+                readable, _, _ = select.select(pair, [], [])
+                for source in readable:
+                    chunk = source.recv(65536)
+                    if not chunk:
+                        return
+                    (upstream if source is client else client).sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._sockets -= set(pair)
+            for sock in pair:
+                sock.close()
+
+
+class SilentServer:
+    """Accepts TCP connections and never says a word: a hung database or Redis."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        self.listener.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                self.held.append(self.listener.accept()[0])
+            except (TimeoutError, OSError):
+                continue
+
+    def close(self):
+        self._stop.set()
+        for sock in [*self.held, self.listener]:
+            sock.close()
