@@ -53,7 +53,7 @@ def test_atomic_is_used_one_way():
     assert decorated == []
 
 
-def test_lock_workspace_refuses_pending_changes_instead_of_committing_them(demo):
+def test_lock_workspace_refuses_pending_changes_instead_of_committing_them(app_context, demo):
     db.session.add(User(email="pending@acme.test", name="Pending", password_hash="x"))
     assert has_pending_changes()
     with pytest.raises(RuntimeError, match="uncommitted"):
@@ -62,7 +62,7 @@ def test_lock_workspace_refuses_pending_changes_instead_of_committing_them(demo)
     assert db.session.scalar(select(User).where(User.email == "pending@acme.test")) is None
 
 
-def test_lock_workspace_refuses_flushed_changes_too(demo):
+def test_lock_workspace_refuses_flushed_changes_too(app_context, demo):
     db.session.add(User(email="flushed@acme.test", name="Flushed", password_hash="x"))
     db.session.flush()
     assert not db.session.new and has_pending_changes()
@@ -72,7 +72,7 @@ def test_lock_workspace_refuses_flushed_changes_too(demo):
     assert not has_pending_changes()
 
 
-def test_a_read_before_the_lock_is_fine(demo):
+def test_a_read_before_the_lock_is_fine(app_context, demo):
     assert workspaces.membership(demo.user("ava@acme.test").id, demo.acme.id) is not None
     created = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "After a read")
     assert created.key.id is not None and not has_pending_changes()
@@ -121,7 +121,7 @@ def _current(html: str) -> list[str]:
 
 
 def test_the_nav_marks_the_section_current_on_its_sub_pages(browser, demo):
-    adam = db.session.scalar(select(Membership).where(
+    adam = demo.scalar(select(Membership).where(
         Membership.user_id == demo.user("adam@acme.test").id,
         Membership.workspace_id == demo.acme.id))
     browser.login("ava@acme.test")

@@ -62,7 +62,7 @@ def server_errors_only(watch):
 
 
 @pytest.mark.parametrize("width", ["desktop", "phone"])
-def test_error_pages_sit_in_the_app_shell_and_pass_axe(page_factory, demo, backend, width):
+def test_error_pages_sit_in_the_app_shell_and_pass_axe(app_context, page_factory, demo, backend, width):
     accounts.create_user("nomad@acme.test", "Nora Nomad", "correct-horse-battery")
     viewport = DESKTOP if width == "desktop" else PHONE
     found: list[str] = []

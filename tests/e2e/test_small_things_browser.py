@@ -58,7 +58,7 @@ def test_the_nav_and_the_page_both_say_initiatives(page_factory, demo, backend):
     watch.assert_clean()
 
 
-def test_the_only_workspace_is_a_label_and_a_menu_is_a_control(page_factory, demo):
+def test_the_only_workspace_is_a_label_and_a_menu_is_a_control(app_context, page_factory, demo):
     page, watch = page_factory()
     login(page, "ava@acme.test")  # one workspace
     label = page.locator(".switcher-static")
