@@ -3,7 +3,9 @@
 These app-level handlers are the only error handlers, the API's included (its blueprint registers
 none): a blueprint's handlers never see routing errors (404/405), so the choice between page and
 envelope is made here, by path (fvapp.api.is_api_request), for every error alike. What the
-envelope says for each exception is fvapp/api/envelope.py's error_for_exception.
+envelope says for each exception is fvapp/api/envelope.py's error_for_exception; what a page
+answers for a service's refusal is page_status_for_domain below. The messages the browser
+script shows when an htmx request fails are REQUEST_FAILURES below (sent on every page).
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .extensions import db
 from .health import PATHS as HEALTH_PATHS
+from .services.errors import DomainError, Forbidden, NotFound
 
 log = logging.getLogger(__name__)
+
+TOO_MANY = "Too many attempts. Wait a minute and try again."
 
 MESSAGES = {
     400: "The request could not be understood.",
@@ -27,10 +32,39 @@ MESSAGES = {
     404: "This page does not exist, or it is not yours to see.",
     405: "That action is not available here.",
     413: "That upload is too large.",
-    429: "Too many attempts. Wait a minute and try again.",
+    429: TOO_MANY,
     500: "Something went wrong on our side. It has been logged.",
     503: "The service is briefly unavailable. Try again in a few seconds.",
 }
+
+# What the page says when one of its htmx requests fails (static/js/app.js shows it; htmx swaps
+# nothing on an error). By status; "other" for any other status (a proxy's 502 included),
+# "offline" when the server could not be reached at all. Rendered into <body> by base.html.
+REQUEST_FAILURES = {
+    "400": "Your page has expired (its security token is no longer valid). "
+           "Reload the page and try again.",
+    "403": "You no longer have access to this. Reload the page.",
+    "404": "This is no longer available: your role or the workspace's plan may have changed. "
+           "Reload the page.",
+    "409": "You switched workspace in another tab, so nothing was changed. "
+           "Reload the page to continue.",
+    "413": "That is too large to send.",
+    "429": TOO_MANY,
+    "other": "Something went wrong on our side. Try again in a moment.",
+    "offline": "ForceVue could not be reached. Check your connection and try again.",
+}
+
+
+def page_status_for_domain(exc: DomainError) -> int | None:
+    """The page answer to a service's refusal a view let through: 404 when the thing is not
+    there for this person — and when they may not touch it (Forbidden): pages never reveal
+    that something hidden from someone exists. None for the other refusals, which a view must
+    show on its form (one reaching here is a bug: a 500). The API's mapping, which does say
+    403, is fvapp/api/envelope.py's error_for_domain."""
+    if isinstance(exc, (NotFound, Forbidden)):
+        return 404
+    return None
+
 
 RETRY_AFTER = {"Retry-After": "5"}  # seconds, after the database was unavailable
 
@@ -71,7 +105,8 @@ def _html(status: int, message: str | None = None, headers=None):
 
 def register_error_handlers(app: Flask) -> None:
     from .api import envelope, is_api_request
-    from .services.errors import DomainError
+
+    app.jinja_env.globals["REQUEST_FAILURES"] = REQUEST_FAILURES  # base.html sends them
 
     def is_api() -> bool:
         return is_api_request(request.path)
@@ -91,11 +126,10 @@ def register_error_handlers(app: Flask) -> None:
             return {"status": "error", "error": exc.name}, exc.code or 500
         message = exc.description if exc.code in (403, 409) and exc.description else None
         headers = None
-        if exc.code == 429:  # every 429 says when to come back (SPEC §7)
+        if exc.code == 429:  # every 429 says when to come back (SPEC §7); MESSAGES says what
             retry_after = getattr(exc, "retry_after", None)
             seconds = retry_after if isinstance(retry_after, int) else 60
             headers = {"Retry-After": str(max(1, seconds))}
-            message = "Too many attempts. Wait a minute and try again."
         return _html(exc.code or 500, message, headers)
 
     def _db_down(exc):
@@ -113,6 +147,10 @@ def register_error_handlers(app: Flask) -> None:
             return _db_down(exc)
         if is_api() and isinstance(exc, (envelope.ApiError, DomainError)):
             return envelope.error_for_exception(exc)  # the API's and the services' refusals: 4xx
+        if isinstance(exc, DomainError) and not is_api():
+            status = page_status_for_domain(exc)
+            if status:
+                return _html(status)
         log.exception("unhandled error on %s %s", request.method, request.path)
         db.session.rollback()
         if is_api():

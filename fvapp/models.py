@@ -16,7 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, MappedColumn, mapped_column, relationship
 
 from .extensions import db
 
@@ -26,6 +26,10 @@ API_PLANS = PAID_PLANS | {"internal"}
 ROLES = ("owner", "admin", "member")
 MANAGER_ROLES = frozenset({"owner", "admin"})
 MAX_ACTIVE_KEYS = 10  # per workspace (SPEC §3)
+# Lengths a column holds and a service's rule enforces (the services, and through them the forms,
+# take them from here).
+EMAIL_MAX = 254  # the longest address SMTP can carry (RFC 5321)
+TITLE_MAX = 200  # an initiative's title
 
 
 def utcnow() -> datetime:
@@ -53,6 +57,21 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+# The columns most tables share, declared once.
+def primary_id() -> MappedColumn:
+    return mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+
+
+def workspace_ref() -> MappedColumn:
+    """The workspace the row belongs to: it goes when the workspace does."""
+    return mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+
+
+def actor_ref() -> MappedColumn:
+    """The user who acted: the row stays, naming nobody, when that user is deleted."""
+    return mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+
+
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -61,8 +80,8 @@ class User(db.Model):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    id: Mapped[uuid.UUID] = primary_id()
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(String(60))
     # Bumped at logout: sessions carry it, so a cookie copied before logout stops working.
@@ -84,7 +103,7 @@ class Workspace(db.Model):
     __tablename__ = "workspaces"
     __table_args__ = (CheckConstraint(_in("plan", PLANS), name="plan_known"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = primary_id()
     name: Mapped[str] = mapped_column(String(100))
     plan: Mapped[str] = mapped_column(String(20), default="free")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -99,11 +118,9 @@ class Membership(db.Model):
         CheckConstraint(_in("role", ROLES), name="role_known"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = primary_id()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
-    )
+    workspace_id: Mapped[uuid.UUID] = workspace_ref()
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -114,10 +131,8 @@ class Membership(db.Model):
 class ApiKey(db.Model):
     __tablename__ = "api_keys"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
-    )
+    id: Mapped[uuid.UUID] = primary_id()
+    workspace_id: Mapped[uuid.UUID] = workspace_ref()
     created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(20))
@@ -139,14 +154,10 @@ class ApiKey(db.Model):
 class Initiative(db.Model):
     __tablename__ = "initiatives"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
-    )
-    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
-    title: Mapped[str] = mapped_column(String(200))
+    id: Mapped[uuid.UUID] = primary_id()
+    workspace_id: Mapped[uuid.UUID] = workspace_ref()
+    created_by_id: Mapped[uuid.UUID | None] = actor_ref()
+    title: Mapped[str] = mapped_column(String(TITLE_MAX))
     description: Mapped[str | None] = mapped_column(Text)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -160,13 +171,9 @@ class Initiative(db.Model):
 class AuditEvent(db.Model):
     __tablename__ = "audit_events"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
-    )
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
+    id: Mapped[uuid.UUID] = primary_id()
+    workspace_id: Mapped[uuid.UUID] = workspace_ref()
+    actor_id: Mapped[uuid.UUID | None] = actor_ref()
     action: Mapped[str] = mapped_column(String(50))
     target_type: Mapped[str] = mapped_column(String(30))
     target_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
@@ -184,18 +191,14 @@ class KeyLeakAlert(db.Model):
 
     __tablename__ = "key_leak_alerts"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
-    )
+    id: Mapped[uuid.UUID] = primary_id()
+    workspace_id: Mapped[uuid.UUID] = workspace_ref()
     api_key_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
     )
     url: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     dismissed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    dismissed_by_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
+    dismissed_by_id: Mapped[uuid.UUID | None] = actor_ref()
 
     api_key: Mapped[ApiKey] = relationship()

@@ -1,22 +1,28 @@
 """The shape the code keeps (issue 10): one way to commit, helpers that never commit for their
-caller, a browser layer that does not lean on the API package, and a Settings navigation whose
-sections declare their own pages."""
+caller, one mapping from service errors to pages, a browser layer that does not lean on the API
+package, limits written once, and a Settings navigation whose sections declare their own pages."""
 
 import ast
+import json
 import re
+from html import unescape
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 import fvapp
+from fvapp import errors
 from fvapp.extensions import db
 from fvapp.models import Membership, User
 from fvapp.services import keys, workspaces
+from fvapp.services.errors import DomainError, Forbidden, NotFound
 from fvapp.services.transaction import has_pending_changes
 from fvapp.settings import nav
 
 PACKAGE = Path(fvapp.__file__).parent
+ROOT = PACKAGE.parent
+BROWSER_LAYER = ("web", "settings", "auth", "app")
 THE_ONE_COMMIT = PACKAGE / "services" / "transaction.py"
 
 
@@ -78,6 +84,57 @@ def test_a_read_before_the_lock_is_fine(app_context, demo):
     assert created.key.id is not None and not has_pending_changes()
 
 
+# -- 2. one mapping from service errors to pages --------------------------------------------
+
+
+def _hand_made_404s(path: Path) -> list[int]:
+    """`except NotFound/Forbidden:` blocks that answer abort(...) themselves."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ExceptHandler) and node.type is not None:
+            caught = {n.id for n in ast.walk(node.type) if isinstance(n, ast.Name)}
+            aborts = any(isinstance(c, ast.Call) and getattr(c.func, "id", "") == "abort"
+                         for stmt in node.body for c in ast.walk(stmt))
+            if caught & {"NotFound", "Forbidden"} and aborts:
+                found.append(node.lineno)
+    return found
+
+
+def test_no_view_translates_service_errors_by_hand():
+    offenders = {str(p.relative_to(PACKAGE)): lines for p in _modules(*BROWSER_LAYER)
+                 if (lines := _hand_made_404s(p))}
+    assert offenders == {}, "let NotFound/Forbidden through: fvapp/errors.py answers the page"
+
+
+def test_a_page_hides_what_a_service_refuses():
+    assert errors.page_status_for_domain(NotFound("Key not found")) == 404
+    assert errors.page_status_for_domain(Forbidden("Owners only")) == 404  # existence not revealed
+    assert errors.page_status_for_domain(DomainError("Enter a name.", field="name")) is None
+
+
+def test_a_service_forbidden_in_a_page_is_the_404_page(browser, demo, monkeypatch):
+    """The role or plan changed between the section's gate and the service's own check."""
+    def refuse(*args, **kwargs):
+        raise Forbidden("Only owners and admins of a paid workspace can manage API keys.")
+
+    monkeypatch.setattr(keys, "create_key", refuse)
+    browser.login("ava@acme.test")
+    for htmx in (False, True):
+        response = browser.post("/settings/api-keys", {"name": "Raced"}, htmx=htmx)
+        assert response.status_code == 404, htmx
+        assert errors.MESSAGES[404] in unescape(response.text)
+        assert "paid workspace" not in response.text  # the page says no more than a 404
+
+
+def test_the_request_failure_messages_come_from_the_server(browser):
+    page = browser.get("/login")
+    sent = re.search(r"data-request-failures='([^']*)'", page.text)
+    assert sent and json.loads(unescape(sent.group(1))) == errors.REQUEST_FAILURES
+    script = (ROOT / "static" / "js" / "app.js").read_text()
+    assert [m for m in errors.REQUEST_FAILURES.values() if m[:30] in script] == []
+    assert "data-request-failures" in script
+
+
 # -- 4. the browser layer stands on its own --------------------------------------------------
 
 
@@ -99,9 +156,39 @@ def _imports(path: Path) -> set[str]:
 def test_browser_blueprints_do_not_import_the_api_package():
     offenders = {str(p.relative_to(PACKAGE)): sorted(n for n in _imports(p)
                                                      if n == "fvapp.api" or n.startswith("fvapp.api."))
-                 for p in _modules("web", "settings", "auth", "app")}
+                 for p in _modules(*BROWSER_LAYER)}
     assert {p: n for p, n in offenders.items() if n} == {}
     assert "fvapp.paths.API_PREFIX" in _imports(PACKAGE / "settings" / "api_keys.py")
+
+
+# -- 5. limits live once --------------------------------------------------------------------
+
+
+def _number_literals(value: int) -> list[str]:
+    return [f"{p.relative_to(PACKAGE)}:{node.lineno}" for p in _modules()
+            for node in ast.walk(ast.parse(p.read_text()))
+            if isinstance(node, ast.Constant) and node.value == value]
+
+
+def test_the_email_limit_is_written_once():
+    assert [where.split(":")[0] for where in _number_literals(254)] == ["models.py"]
+
+
+def test_templates_take_limits_and_timestamps_from_one_place():
+    templates = {str(p.relative_to(ROOT)): p.read_text() for p in sorted((ROOT / "templates").rglob("*.html"))}
+    assert {p for p, text in templates.items() if "<time" in text} == {"templates/macros/forms.html"}
+    written = r"\b254\b|10,000|\d+ characters|maxlength=\"?\d"
+    assert {p for p, text in templates.items() if re.search(written, text)} == set()
+
+
+def test_the_dashboard_hints_say_the_services_limits(browser, demo):
+    from fvapp.services import initiatives
+
+    browser.login("ava@acme.test")
+    page = browser.get("/").text
+    assert f"Up to {initiatives.TITLE_MAX} characters." in page
+    assert f"Optional, up to {initiatives.DESCRIPTION_MAX:,} characters." in page
+    assert f'maxlength="{initiatives.TITLE_MAX}"' in page
 
 
 # -- 6. each Settings section declares its pages ---------------------------------------------

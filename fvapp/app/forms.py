@@ -5,10 +5,13 @@ from ..services.initiatives import DESCRIPTION_MAX, TITLE_MAX
 
 
 class InitiativeForm(FlaskForm):
-    # Limits are enforced by the service (one rule, one place); maxlength helps the browser.
-    title = StringField("Title", render_kw={"maxlength": TITLE_MAX, "required": True})
+    # Limits are enforced by the service (one rule, one place); maxlength and the hints (the
+    # fields' descriptions) tell the person.
+    title = StringField("Title", description=f"Up to {TITLE_MAX} characters.",
+                        render_kw={"maxlength": TITLE_MAX, "required": True})
     description = TextAreaField(
-        "Description (optional)", render_kw={"maxlength": DESCRIPTION_MAX, "rows": 3}
+        "Description (optional)", description=f"Optional, up to {DESCRIPTION_MAX:,} characters.",
+        render_kw={"maxlength": DESCRIPTION_MAX, "rows": 3},
     )
 
 

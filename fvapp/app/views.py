@@ -2,7 +2,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from ..services import initiatives
-from ..services.errors import DomainError, NotFound
+from ..services.errors import DomainError
 from ..web.context import choose_workspace, require_context
 from ..web.guard import check_workspace_guard
 from ..web.htmx import page_or_fragment
@@ -55,10 +55,7 @@ def create_initiative():
 @bp.route("/initiatives/<initiative_id>/<any(archive, unarchive):action>", methods=["POST"])
 def archive_initiative(initiative_id: str, action: str):
     ctx = require_context()
-    try:
-        item = initiatives.get_initiative(ctx.workspace.id, initiative_id)
-    except NotFound:
-        abort(404)
+    item = initiatives.get_initiative(ctx.workspace.id, initiative_id)  # or NotFound: a 404
     initiatives.update_initiative(item, archived=(action == "archive"))
     flash(f"“{item.title}” {'archived' if action == 'archive' else 'restored'}.", "success")
     return redirect(url_for("app.dashboard", archived="1" if action == "unarchive" else None),

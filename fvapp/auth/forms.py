@@ -2,11 +2,12 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from ..services.accounts import EMAIL_MAX
 from ..services.passwords import MAX_PASSWORD_BYTES, password_too_long
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
+    email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=EMAIL_MAX)])
     password = PasswordField("Password", validators=[DataRequired("Enter your password.")])
 
     def validate_password(self, field):

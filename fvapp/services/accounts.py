@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import User
+from ..models import EMAIL_MAX, User
 from .errors import DomainError
 from .passwords import (
     MAX_PASSWORD_BYTES,
@@ -24,7 +24,7 @@ def normalize_email(email: str) -> str:
 
 def find_user(email: str) -> User | None:
     email = normalize_email(email)
-    if not email or "\x00" in email or len(email) > 254:  # no account has such an address
+    if not email or "\x00" in email or len(email) > EMAIL_MAX:  # no account has such an address
         return None
     return db.session.scalar(select(User).where(User.email == email))
 
@@ -51,7 +51,7 @@ def validate_new_password(password: str) -> None:
 
 def create_user(email: str, name: str, password: str) -> User:
     email = normalize_email(email)
-    if ("@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@")
+    if ("@" not in email or len(email) > EMAIL_MAX or email.startswith("@") or email.endswith("@")
             or "\x00" in email or any(c.isspace() for c in email)):
         raise DomainError("Enter a valid email address.", field="email")
     name = clean_text(name, field="name", max_length=100, what="Names", required="Enter a name.")

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import Initiative, utcnow
+from ..models import TITLE_MAX, Initiative, utcnow
 from .scoping import get_in_workspace
 from .text import clean_text
 from .transaction import atomic
 
-TITLE_MAX = 200
-DESCRIPTION_MAX = 10_000
+DESCRIPTION_MAX = 10_000  # characters, a CRLF counting as one (TITLE_MAX: the column's width)
 
 
 def clean_title(title: str | None) -> str:

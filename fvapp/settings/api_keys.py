@@ -7,7 +7,7 @@ into #dialog-host; without JavaScript the same URLs answer whole pages and plain
 import secrets
 from datetime import timedelta
 
-from flask import abort, flash, make_response, redirect, render_template, request, session, url_for
+from flask import flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
@@ -15,7 +15,7 @@ from wtforms import HiddenField, StringField
 from ..models import utcnow
 from ..paths import API_PREFIX
 from ..services import keys, leaks, rules
-from ..services.errors import DomainError, Forbidden, NotFound
+from ..services.errors import DomainError, Forbidden
 from ..web.context import client_ip
 from ..web.htmx import hx, is_htmx, page_or_fragment
 from . import bp, dialog_or_page, gate
@@ -39,13 +39,6 @@ class KeyForm(FlaskForm):
 
 def _allowed(ctx) -> bool:
     return rules.can_manage_keys(ctx.role, ctx.plan)
-
-
-def _key_or_404(ctx, key_id):
-    try:
-        return keys.get_key(ctx.workspace.id, key_id)
-    except NotFound:
-        abort(404)
 
 
 def _section(ctx, status=200, notice=None, notice_level="success"):
@@ -103,7 +96,7 @@ def api_keys_create():
     try:
         created = keys.create_key(ctx.workspace.id, current_user.id, form.name.data, ip=client_ip())
     except Forbidden:
-        abort(404)
+        raise  # not a form error: the page's 404, as for anyone the section is hidden from
     except DomainError as err:
         if err.field:
             getattr(form, err.field).errors = [err.message]
@@ -125,16 +118,13 @@ def api_keys_create():
 @bp.route("/api-keys/<key_id>/revoke")
 def api_keys_revoke_confirm(key_id):
     ctx = gate(_allowed)
-    return dialog_or_page("settings/_key_revoke_dialog.html", key=_key_or_404(ctx, key_id))
+    return dialog_or_page("settings/_key_revoke_dialog.html", key=keys.get_key(ctx.workspace.id, key_id))
 
 
 @bp.route("/api-keys/<key_id>/revoke", methods=["POST"])
 def api_keys_revoke(key_id):
     ctx = gate(_allowed)
-    try:
-        key = keys.revoke_key(ctx.workspace.id, key_id, current_user.id, ip=client_ip())
-    except (NotFound, Forbidden):
-        abort(404)
+    key = keys.revoke_key(ctx.workspace.id, key_id, current_user.id, ip=client_ip())
     message = f"“{key.name}” was revoked. Applications using it can no longer authenticate."
     if not is_htmx():
         flash(message, "success")
@@ -153,10 +143,7 @@ def api_keys_scanner():
 @bp.route("/api-keys/alerts/<alert_id>/dismiss", methods=["POST"])
 def api_keys_alert_dismiss(alert_id):
     ctx = gate(_allowed)
-    try:
-        leaks.dismiss_alert(ctx.workspace.id, alert_id, current_user.id, ip=client_ip())
-    except NotFound:
-        abort(404)
+    leaks.dismiss_alert(ctx.workspace.id, alert_id, current_user.id, ip=client_ip())
     message = "Alert dismissed. The key stays revoked."
     if not is_htmx():
         flash(message, "success")
@@ -169,4 +156,4 @@ def api_keys_alert_dismiss(alert_id):
 def api_keys_detail(key_id):
     """The key's detail (SPEC §9): a dialog with htmx, a page without JavaScript."""
     ctx = gate(_allowed)
-    return dialog_or_page("settings/_key_detail_dialog.html", key=_key_or_404(ctx, key_id))
+    return dialog_or_page("settings/_key_detail_dialog.html", key=keys.get_key(ctx.workspace.id, key_id))

@@ -8,7 +8,8 @@ from wtforms import EmailField, RadioField, SelectField
 from ..services import keys as keys_service
 from ..services import members as members_service
 from ..services import rules
-from ..services.errors import DomainError, NotFound
+from ..services.accounts import EMAIL_MAX
+from ..services.errors import DomainError
 from ..web.context import client_ip
 from ..web.htmx import hx, hx_redirect, is_htmx, page_or_fragment
 from . import bp, dialog_or_page, gate
@@ -25,7 +26,8 @@ def _role_choices(actor_role: str):
 
 
 class AddMemberForm(FlaskForm):
-    email = EmailField("Email", render_kw={"placeholder": "name@company.com", "maxlength": 254})
+    email = EmailField("Add a member by email",
+                       render_kw={"placeholder": "name@company.com", "maxlength": EMAIL_MAX})
     role = SelectField("Role", validate_choice=False)
 
 
@@ -35,13 +37,6 @@ class RoleForm(FlaskForm):
 
 def _manager(ctx) -> bool:
     return rules.can_manage_members(ctx.role)
-
-
-def _member_or_404(ctx, membership_id):
-    try:
-        return members_service.get_member(ctx.workspace.id, membership_id)
-    except NotFound:
-        abort(404)
 
 
 def _add_form(ctx, formdata=None) -> AddMemberForm:
@@ -107,14 +102,14 @@ def _role_dialog(ctx, target, form, status=200):
 @bp.route("/members/<membership_id>/role", methods=["GET"])
 def role_dialog(membership_id):
     ctx = gate(_manager)
-    target = _member_or_404(ctx, membership_id)
+    target = members_service.get_member(ctx.workspace.id, membership_id)
     return _role_dialog(ctx, target, RoleForm(formdata=None, role=target.role))
 
 
 @bp.route("/members/<membership_id>/role", methods=["POST"])
 def change_role(membership_id):
     ctx = gate(_manager)
-    target = _member_or_404(ctx, membership_id)
+    target = members_service.get_member(ctx.workspace.id, membership_id)
     form = RoleForm()
     try:
         members_service.change_role(
@@ -144,7 +139,7 @@ def _remove_dialog(ctx, target, error=None, status=200):
 def _removable_or_404(ctx, membership_id):
     """Managers reach anyone's removal (the dialog says if it is refused); others only their
     own (leaving the workspace)."""
-    target = _member_or_404(ctx, membership_id)
+    target = members_service.get_member(ctx.workspace.id, membership_id)
     if not members_service.actions_for(ctx.membership, target).remove and not _manager(ctx):
         abort(404)
     return target

@@ -141,15 +141,12 @@
   }, true);
 
   // An htmx request that failed swaps nothing by design: say so, instead of a click that
-  // silently does nothing. Inside an open dialog (the top layer) the message goes in it.
-  var FAILURES = {
-    400: "Your page has expired (its security token is no longer valid). Reload the page and try again.",
-    403: "You no longer have access to this. Reload the page.",
-    404: "This is no longer available: your role or the workspace's plan may have changed. Reload the page.",
-    409: "You switched workspace in another tab, so nothing was changed. Reload the page to continue.",
-    413: "That is too large to send.",
-    429: "Too many attempts. Wait a minute and try again."
-  };
+  // silently does nothing. Inside an open dialog (the top layer) the message goes in it. The
+  // server sends the words (fvapp/errors.py REQUEST_FAILURES, on <body data-request-failures>).
+  function failure(key) {
+    var failures = JSON.parse(document.body.getAttribute("data-request-failures") || "{}");
+    return failures[key] || failures.other;
+  }
 
   function showFailure(text) {
     var dialog = document.querySelector("dialog[open]");
@@ -173,10 +170,10 @@
 
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr ? event.detail.xhr.status : 0;
-    showFailure(FAILURES[status] || "Something went wrong on our side. Try again in a moment.");
+    showFailure(failure(String(status)));
   });
   document.addEventListener("htmx:sendError", function () {
-    showFailure("ForceVue could not be reached. Check your connection and try again.");
+    showFailure(failure("offline"));
   });
 
   // Buttons that are only useful with JavaScript (Copy) are hidden until it runs.
