@@ -34,6 +34,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
+    from . import usage
+
+    usage.init_app(app)
 
     from . import auth, security, web
     from .api import SessionInterface
@@ -68,4 +71,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     web.register(app)
     register_error_handlers(app)
     register_cli(app)
+    from . import request_log
+
+    request_log.install(app)  # outermost WSGI wrapper: one log line per request (SPEC §10)
     return app

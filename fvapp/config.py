@@ -6,6 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
+from .db_setup import REPLY_TIMEOUT_ARG
+
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 
@@ -44,6 +46,25 @@ def _seconds(env: dict[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be a number of seconds above 0, not {value}")
     return value
+
+
+def _positive(env: dict[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name, str(default)))
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {env[name]!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name} must be a number of seconds above 0, not {env[name]!r}")
+    return value
+
+
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value not in {"0", "1", "true", "false", "yes", "no"}:
+        raise ConfigError(f"{name} must be 1 or 0, not {env[name]!r}")
+    return value in {"1", "true", "yes"}
 
 
 def from_environment(env: dict[str, str] | None = None, overrides: dict | None = None) -> dict:
@@ -110,11 +131,18 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "fvapp"),
         "RATELIMIT_HEADERS_ENABLED": False,  # the API sets its own X-RateLimit-* headers
         "API_KEY_TOUCH_SECONDS": 60,
+        # Usage per key per day (fvapp/usage.py): each process writes its counts at most this
+        # often (seconds); a crash loses at most this much of one process's counts. Tests flush
+        # by hand unless USAGE_FLUSH_IN_BACKGROUND=1.
+        "USAGE_FLUSH_INTERVAL": _positive(env, "USAGE_FLUSH_INTERVAL", 60.0),
+        "USAGE_FLUSH_IN_BACKGROUND": _flag(env, "USAGE_FLUSH_IN_BACKGROUND", mode != "testing"),
         # Behind a reverse proxy, how many proxies to trust for X-Forwarded-For/-Proto/-Host:
         # without it every client has the proxy's address, and per-IP limits hit everyone.
         "TRUSTED_PROXY_HOPS": int(env.get("TRUSTED_PROXY_HOPS", "0")),
         # GET /readyz: how long the database (and Redis) may take to answer before it says 503.
         "READYZ_TIMEOUT": float(env.get("READYZ_TIMEOUT", "2")),
+        # One log line per request (fvapp/request_log.py); "0" turns it off.
+        "LOG_REQUESTS": env.get("LOG_REQUESTS", "1").strip().lower() not in {"0", "false", "no", "off"},
         # GitHub secret-scanning public keys (JSON); unset: POST /api/secret-scanning is a 404.
         "SECRET_SCANNING_KEYS_FILE": env.get("SECRET_SCANNING_KEYS_FILE") or None,
     }
@@ -123,12 +151,23 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
     elif database_url.startswith("postgres"):
         # A hung database must not hang workers (SPEC §10): bounded connect and pool checkout,
         # and a server-side cap on any one statement. What they raise is answered 503.
+        # A connection that stalls once open (no answer, no reset) is bounded client-side: a
+        # reply deadline of statement_timeout + 1 s on every wait (fvapp/db_setup.py), and the
+        # kernel's TCP_USER_TIMEOUT and keepalives for a peer that stops acknowledging.
         tuning = {**env, **{k: str(v) for k, v in overrides.items() if k.startswith("DB_")}}
+        statement_ms = _seconds(tuning, "DB_STATEMENT_TIMEOUT_MS", 3000)
+        reply_timeout = statement_ms / 1000 + 1
         config["SQLALCHEMY_ENGINE_OPTIONS"].update(
             pool_timeout=_seconds(tuning, "DB_POOL_TIMEOUT", 3),
             connect_args={
                 "connect_timeout": _seconds(tuning, "DB_CONNECT_TIMEOUT", 3),
-                "options": f"-c statement_timeout={_seconds(tuning, 'DB_STATEMENT_TIMEOUT_MS', 10000)}",
+                "options": f"-c statement_timeout={statement_ms}",
+                REPLY_TIMEOUT_ARG: reply_timeout,
+                "tcp_user_timeout": int(reply_timeout * 1000),
+                "keepalives": 1,
+                "keepalives_idle": 30,
+                "keepalives_interval": 10,
+                "keepalives_count": 3,
             },
         )
     config.update(overrides)

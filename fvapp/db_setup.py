@@ -1,4 +1,6 @@
-"""Engine behaviour per backend: SQLite gets WAL, foreign keys and BEGIN IMMEDIATE on demand."""
+"""Engine behaviour per backend: SQLite gets WAL, foreign keys and BEGIN IMMEDIATE on demand;
+PostgreSQL connections get a client-side deadline on every answer (a stalled connection never
+holds a worker) and a ping when they sat idle."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+import psycopg
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
@@ -67,6 +70,11 @@ def _ping_if_idle(dbapi_connection, connection_record, connection_proxy):
     checked_in_at = connection_record.info.get("checked_in_at")
     if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
         return
+    # A short reply timeout: a stalled connection costs the ping 1 s, not a statement's timeout,
+    # before the pool opens a fresh one (bounded by connect_timeout).
+    reply_timeout = getattr(dbapi_connection, "reply_timeout", None)
+    if reply_timeout is not None:
+        dbapi_connection.reply_timeout = min(reply_timeout, PING_REPLY_TIMEOUT)
     try:
         cursor = dbapi_connection.cursor()
         cursor.execute("SELECT 1")
@@ -75,3 +83,63 @@ def _ping_if_idle(dbapi_connection, connection_record, connection_proxy):
             dbapi_connection.rollback()
     except Exception as exc:
         raise DisconnectionError() from exc  # the pool retries with a fresh connection
+    finally:
+        if reply_timeout is not None:
+            dbapi_connection.reply_timeout = reply_timeout
+
+
+# -- a stalled PostgreSQL connection (SPEC §10) ---------------------------------------------------
+# statement_timeout is enforced by the server, so it cannot help when the server never sees the
+# statement: a connection that was healthy and then stalls (a proxy or NAT that stops forwarding,
+# a partitioned network: no RST, no FIN) would leave a worker waiting in recv() for ever. So every
+# wait for the server's answer carries a client-side deadline as well (REPLY_TIMEOUT_ARG, set
+# from config), a little longer than statement_timeout so that a merely slow statement is still
+# cancelled by the server first. Past it the connection is closed and DatabaseStalled raised: an
+# OperationalError on a closed connection, so SQLAlchemy counts it as a disconnect, invalidates
+# the pool (the next request gets a fresh connection) and the app answers 503.
+
+REPLY_TIMEOUT_ARG = "fvapp_reply_timeout"  # connect_args key; taken out before libpq sees it
+PING_REPLY_TIMEOUT = 1.0  # seconds for the idle-connection ping: a healthy server answers at once
+
+
+class DatabaseStalled(psycopg.OperationalError):
+    """The server did not answer within the connection's reply timeout; the connection is closed."""
+
+
+class DeadlineConnection(psycopg.Connection):
+    """psycopg's connection, with a deadline on every wait for the server (psycopg ≥ 3.3: every
+    execute, fetch, commit and rollback waits through Connection.wait)."""
+
+    reply_timeout: float | None = None
+
+    def wait(self, gen, interval: float | None = None, timeout: float | None = None):
+        if timeout is None:
+            timeout = self.reply_timeout
+        try:
+            if interval is None:  # psycopg's own default interval
+                return super().wait(gen, timeout=timeout)
+            return super().wait(gen, interval, timeout)
+        except psycopg.errors._WaitTimeout:
+            # The protocol state is unknown (a statement may be half sent or half answered):
+            # nothing more may go over this connection. finish() closes it, as psycopg itself
+            # does when a cancellation goes unanswered.
+            self.pgconn.finish()
+            raise DatabaseStalled(
+                f"the database sent no answer within {timeout} s"
+            ) from None
+
+
+def stalled(error: BaseException) -> bool:
+    """Whether a (SQLAlchemy-wrapped) error is a connection given up for lack of an answer: not
+    worth retrying at once, the next attempt would most likely wait as long again."""
+    return isinstance(getattr(error, "orig", error), DatabaseStalled)
+
+
+@event.listens_for(Engine, "do_connect")
+def _connect_with_deadline(dialect, conn_rec, cargs, cparams):
+    reply_timeout = cparams.pop(REPLY_TIMEOUT_ARG, None)
+    if reply_timeout is None or dialect.driver != "psycopg" or dialect.is_async:
+        return None  # SQLAlchemy connects as usual
+    connection = DeadlineConnection.connect(*cargs, **cparams)
+    connection.reply_timeout = reply_timeout
+    return connection

@@ -183,10 +183,10 @@ class ApiLimiter:
             try:
                 status, milli, current, previous = self._script(keys=keys, args=args)
                 return now, (int(status), int(milli) / 1000, int(current), int(previous))
-            except Exception:  # down, stalled, or refusing: serve, count in memory for a while
+            except Exception as exc:  # down, stalled, or refusing: serve, count in memory a while
                 self._down_until = time.monotonic() + BREAKER_SECONDS
-                log.warning("rate-limit storage unavailable; counting in process memory",
-                            exc_info=True)
+                log.warning("rate-limit storage unavailable (%s: %s); counting in process memory "
+                            "for %.0f s", type(exc).__name__, exc, BREAKER_SECONDS)
         return now, self.memory.run(keys, mode, self.fail_limit.amount, fail_weight, fail_ttl,
                                     self.key_limit.amount, key_weight, key_ttl, now)
 

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from fvapp.config import from_environment
+from fvapp.db_setup import REPLY_TIMEOUT_ARG
 from fvapp.extensions import db
 from tests.support.api import Api, assert_envelope, mint_key
 from tests.support.browser import Browser
@@ -24,12 +25,17 @@ def test_postgresql_engines_get_connect_pool_and_statement_timeouts():
     config = from_environment({"FVAPP_ENV": "testing", "DATABASE_URL": "postgres://u@db/app"})
     options = config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert options["pool_timeout"] == 3 and "pool_pre_ping" not in options  # idle-only ping: fvapp/db_setup.py
-    assert options["connect_args"] == {"connect_timeout": 3, "options": "-c statement_timeout=10000"}
+    assert options["connect_args"] == {
+        "connect_timeout": 3, "options": "-c statement_timeout=3000",
+        # a stalled open connection: client-side reply deadline, kernel timeouts (test_stalls.py)
+        REPLY_TIMEOUT_ARG: 4.0, "tcp_user_timeout": 4000,
+        "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
     custom = from_environment({"FVAPP_ENV": "testing", "DATABASE_URL": "postgres://u@db/app",
                                "DB_CONNECT_TIMEOUT": "1", "DB_STATEMENT_TIMEOUT_MS": "250",
                                "DB_POOL_TIMEOUT": "2"})["SQLALCHEMY_ENGINE_OPTIONS"]
     assert (custom["pool_timeout"], custom["connect_args"]["connect_timeout"]) == (2, 1)
     assert custom["connect_args"]["options"] == "-c statement_timeout=250"
+    assert custom["connect_args"][REPLY_TIMEOUT_ARG] == 1.25
 
 
 def test_a_database_that_accepts_and_never_answers_is_a_fast_503(app_factory, app, demo):

@@ -5,7 +5,8 @@ round trip that reads the caller IP's failed-authentication budget and counts th
 against the key's limit, keyed by the key's SHA-256 so it runs before any database work), then
 the key (one indexed query), then its plan. A plan refusal (403) therefore counts against the
 key's limit; a 401 also counts against the address's failure budget (one more call, on failures
-only). The browser session plays no part: under /api/ it is not even opened (SessionInterface),
+only). After the view, the answer is counted for its key in process memory (fvapp/usage.py: no
+database or Redis work). The browser session plays no part: under /api/ it is not even opened (SessionInterface),
 and Flask-Limiter (kept for the login pages) is exempted here.
 """
 
@@ -16,6 +17,7 @@ from datetime import timedelta
 from flask import current_app, g, request
 from werkzeug.exceptions import TooManyRequests
 
+from .. import usage
 from ..extensions import limiter
 from ..ratelimit import ApiLimiter, Decision
 from ..services import key_auth, keys
@@ -26,6 +28,7 @@ PUBLIC_ENDPOINTS = {"api.openapi"}
 EXTENSION = "fvapp_api_limiter"
 
 limiter.exempt(bp)
+bp.after_request(usage.count_response)  # requests per key per day: in memory, see fvapp/usage.py
 
 
 @bp.record_once
@@ -73,6 +76,8 @@ def authenticate():
             authorization,
             touch_every=timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]),
             key_hash=key_hash,
+            ip=request.remote_addr,  # the client's, as ProxyFix (TRUSTED_PROXY_HOPS) decides
+            user_agent=request.headers.get("User-Agent"),
         )
     except KeyRejected as rejected:
         g.api_rate = None

@@ -10,6 +10,7 @@ from flask import Response, request
 from pydantic import BaseModel
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from ..request_log import REQUEST_ID
 from ..services import key_auth
 from ..services.errors import DomainError, Forbidden, NotFound
 from .schemas import CODES, PAID_PLAN_REQUIRED, Envelope, ErrorDetail, ErrorResponse, Meta
@@ -29,11 +30,12 @@ class ApiError(Exception):
 
 
 def request_id() -> str:
-    """One uuid4 per request, kept on the request itself (never shared with another)."""
+    """One uuid4 per request, kept on the request itself (never shared with another): the one
+    fvapp/request_log.py assigned and logs, or a new one when request logging is off."""
     environ = request.environ
-    if "fvapp.request_id" not in environ:
-        environ["fvapp.request_id"] = str(uuid.uuid4())
-    return environ["fvapp.request_id"]
+    if REQUEST_ID not in environ:
+        environ[REQUEST_ID] = str(uuid.uuid4())
+    return environ[REQUEST_ID]
 
 
 def _meta() -> Meta:

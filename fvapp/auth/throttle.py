@@ -98,46 +98,72 @@ def _budgets(email: str) -> list[tuple[str, tuple[str, ...]]]:
     return budgets
 
 
+class _Fallback:
+    """While the limit storage (Redis) fails or stalls, attempts are counted in this process's
+    memory for BREAKER_SECONDS: each sign-in does not wait out the storage's socket timeout
+    again for every budget, and the budgets still hold (per process) meanwhile. One per app."""
+
+    EXTENSION = "fvapp_login_fallback"
+    BREAKER_SECONDS = 5.0  # as the API's limiter (fvapp/ratelimit.py)
+
+    def __init__(self, strategy_class):
+        self.strategy = strategy_class(MemoryStorage())
+        self.until = 0.0
+
+    @classmethod
+    def of_app(cls) -> _Fallback:
+        extensions = current_app.extensions
+        if cls.EXTENSION not in extensions:
+            extensions[cls.EXTENSION] = cls(type(limiter.limiter))
+        return extensions[cls.EXTENSION]
+
+    def trip(self) -> None:
+        current_app.logger.warning("login throttle storage unavailable; counting in process "
+                                   "memory for %.0f s", self.BREAKER_SECONDS)
+        self.until = time.monotonic() + self.BREAKER_SECONDS
+
+
 def count_attempt(email: str) -> Attempt:
     """Count one attempt against every budget it falls under, or none if one is spent."""
-    strategy = limiter.limiter
-    held: list = []
+    fallback = _Fallback.of_app()
+    strategy = fallback.strategy if time.monotonic() < fallback.until else limiter.limiter
+    held: list = []  # (strategy, item, identifiers)
     for spec, identifiers in _budgets(email):
         for item in parse_many(spec):
             try:
                 acquired = strategy.hit(item, *identifiers)
-            except Exception:  # storage down: fail open, as every other limit does
-                current_app.logger.warning("login throttle storage unavailable")
-                continue
+            except Exception:  # storage down or stalled: this process counts, for a while
+                fallback.trip()
+                strategy = fallback.strategy
+                acquired = strategy.hit(item, *identifiers)
             if not acquired:
-                _refund(strategy, held)
+                refund(Attempt(held))
                 return Attempt([], _retry_after(strategy, item, identifiers))
-            held.append((item, identifiers))
-    return Attempt([(strategy, item, ids) for item, ids in held])
+            held.append((strategy, item, identifiers))
+    return Attempt(held)
 
 
 def refund(attempt: Attempt) -> None:
     """A sign-in that succeeded is not a failure: give back what count_attempt took."""
     for strategy, item, identifiers in attempt.held:
-        _refund(strategy, [(item, identifiers)])
+        _refund(strategy, item, identifiers)
 
 
-def _refund(strategy, held) -> None:
+def _refund(strategy, item, identifiers) -> None:
     storage = strategy.storage
-    for item, identifiers in held:
-        key = item.key_for(*identifiers)
-        try:
-            if isinstance(strategy, MovingWindowRateLimiter):
-                if isinstance(storage, RedisStorage):
-                    storage.get_connection().lpop(storage.prefixed_key(key))  # newest entry
-                elif isinstance(storage, MemoryStorage):
-                    with storage.locks[key]:
-                        if storage.events.get(key):
-                            storage.events[key].pop(0)  # newest entry
-            elif isinstance(strategy, FixedWindowRateLimiter):
-                storage.incr(key, item.get_expiry(), amount=-1)
-        except Exception:  # storage down: nothing to give back
-            current_app.logger.warning("login throttle storage unavailable")
+    key = item.key_for(*identifiers)
+    try:
+        if isinstance(strategy, MovingWindowRateLimiter):
+            if isinstance(storage, RedisStorage):
+                storage.get_connection().lpop(storage.prefixed_key(key))  # newest entry
+            elif isinstance(storage, MemoryStorage):
+                with storage.locks[key]:
+                    if storage.events.get(key):
+                        storage.events[key].pop(0)  # newest entry
+        elif isinstance(strategy, FixedWindowRateLimiter):
+            storage.incr(key, item.get_expiry(), amount=-1)
+    except Exception:  # storage down: nothing to give back
+        current_app.logger.warning("login throttle storage unavailable")
 
 
 def _retry_after(strategy, item, identifiers) -> int:

@@ -1,5 +1,6 @@
-"""Sockets for tests and benchmarks: a free port, a TCP proxy that can take a service away, and
-a server that accepts connections and never answers (a hung database or Redis)."""
+"""Sockets for tests and benchmarks: a free port, a TCP proxy that can take a service away (or,
+StallingProxy, stall it: open connections stop getting answers), and a server that accepts
+connections and never answers (a hung database or Redis)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import select
 import socket
 import threading
+import time
 
 
 def free_port() -> int:
@@ -69,6 +71,49 @@ class TcpProxy:
         try:
             while True:
                 readable, _, _ = select.select(pair, [], [])
+                for source in readable:
+                    chunk = source.recv(65536)
+                    if not chunk:
+                        return
+                    (upstream if source is client else client).sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._sockets -= set(pair)
+            for sock in pair:
+                sock.close()
+
+
+class StallingProxy(TcpProxy):
+    """A TcpProxy whose relays can be paused: stall() stops forwarding bytes in both directions
+    on every connection, open or new (no RST, no FIN: the peers just hear nothing), flow()
+    resumes forwarding what was buffered meanwhile."""
+
+    def __init__(self, target_host: str, target_port: int):
+        super().__init__(target_host, target_port)
+        self.flowing = threading.Event()
+        self.flowing.set()
+
+    def stall(self) -> None:
+        self.flowing.clear()
+        time.sleep(0.1)  # every relay is past its current select() and now waits
+
+    def flow(self) -> None:
+        self.flowing.set()
+
+    def stop(self) -> None:
+        self.flow()  # let paused relays see their sockets close
+        super().stop()
+
+    def _relay(self, client, upstream) -> None:
+        pair = (client, upstream)
+        try:
+            while True:
+                self.flowing.wait()
+                readable, _, _ = select.select(pair, [], [], 0.05)
+                if not self.flowing.is_set():
+                    continue  # stalled while selecting: leave the bytes where they are
                 for source in readable:
                     chunk = source.recv(65536)
                     if not chunk:

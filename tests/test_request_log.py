@@ -1,0 +1,122 @@
+"""One log line per request (SPEC §10, fvapp/request_log.py): time, request id, method, path,
+status, duration, the key's display prefix for API calls — never the key, a header, a cookie, a
+body or a query string."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from fvapp.config import from_environment
+from fvapp.request_log import key_prefix
+from fvapp.services import keys
+from tests.support.api import bearer, mint_key
+from tests.support.browser import Browser
+
+LINE = re.compile(
+    r"^(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) request_id=(?P<request_id>[0-9a-f-]{36})"
+    r" method=(?P<method>\S+) path=(?P<path>\S+) status=(?P<status>\d{3})"
+    r" duration_ms=(?P<duration>\d+\.\d) key_prefix=(?P<key_prefix>\S+)$")
+KEY = re.compile(r"fvk_live_[0-9A-Za-z]{38}")
+
+
+@pytest.fixture
+def logged(capsys, caplog):
+    """The request lines written so far (the logger writes to stderr), and everything else any
+    logger said, for the "no secret anywhere" checks."""
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+
+    def lines() -> list[dict]:
+        captured = capsys.readouterr()
+        seen.append(captured.out + captured.err + caplog.text)
+        found = [LINE.match(line) for line in captured.err.splitlines() if "request_id=" in line]
+        assert all(found), captured.err
+        return [match.groupdict() for match in found]
+
+    lines.everything = lambda: "".join(seen)
+    return lines
+
+
+def test_one_line_per_api_request_with_the_key_prefix_never_the_key(app, demo, logged):
+    client = app.test_client()
+    key = mint_key(demo.app, demo.acme, demo.user("ava@acme.test"))
+    unknown = keys.generate_key()  # well formed, never issued
+    logged()
+
+    ok = client.get("/api/v1/me?api_key=" + key, headers=bearer(key))
+    refused = client.get("/api/v1/me", headers=bearer(unknown))
+    odd = client.get("/api/v1/me", headers={"Authorization": "Bearer not-a-key-but-a-secret",
+                                            "Cookie": "session=cookie-secret"})
+    missing = client.post("/api/v1/initiatives", json={"title": "body-secret"})
+    assert [r.status_code for r in (ok, refused, odd, missing)] == [200, 401, 401, 401]
+
+    lines = logged()
+    assert len(lines) == 4
+    for line, response in zip(lines, (ok, refused, odd, missing), strict=True):
+        assert line["request_id"] == response.headers["X-Request-Id"]  # = meta.requestId
+        assert line["status"] == str(response.status_code)
+        assert float(line["duration"]) >= 0
+    assert [(line["method"], line["path"]) for line in lines] == [
+        ("GET", "/api/v1/me")] * 3 + [("POST", "/api/v1/initiatives")]
+    assert [line["key_prefix"] for line in lines] == [key[:13], unknown[:13], "-", "-"]
+    everything = logged.everything()
+    for secret in (key, unknown, "not-a-key-but-a-secret", "cookie-secret", "body-secret",
+                   "api_key"):
+        assert secret not in everything
+
+
+def test_one_line_per_page_request_and_no_secret_from_the_forms(app, demo, logged):
+    person = Browser(app.test_client())
+    logged()
+    assert person.login("ava@acme.test").status_code == 303  # GET /login, POST /login, GET /
+    created = person.post("/settings/api-keys", {"name": "Logged"})
+    clear = KEY.search(created.text).group()  # revealed once, in this response only
+    assert person.get("/no/such/page").status_code == 404
+
+    lines = logged()
+    assert [(line["method"], line["path"], line["status"]) for line in lines] == [
+        ("GET", "/login", "200"), ("POST", "/login", "303"), ("GET", "/", "200"),
+        ("POST", "/settings/api-keys", "200"), ("GET", "/no/such/page", "404")]
+    assert {line["key_prefix"] for line in lines} == {"-"}
+    assert len({line["request_id"] for line in lines}) == len(lines)
+    everything = logged.everything()
+    assert clear not in everything and demo.password not in everything
+    assert person.token not in everything  # the CSRF token, a header and a form field
+    assert not KEY.search(everything)
+
+
+def test_a_path_cannot_forge_or_split_a_line(app, logged):
+    client = app.test_client()
+    logged()
+    client.get("/api/v1/me%0Astatus=200 key_prefix=fvk_live_fake")
+    client.get("/caf\u00e9 x")
+    lines = logged()
+    assert len(lines) == 2
+    assert lines[0]["path"] == "/api/v1/me%0Astatus=200%20key_prefix=fvk_live_fake"
+    assert lines[0]["status"] == "404" and lines[0]["key_prefix"] == "-"
+    assert lines[1]["path"] == "/caf%C3%A9%20x"
+
+
+def test_the_key_prefix_is_taken_only_from_a_key_shaped_bearer_token():
+    key = keys.generate_key()
+    assert key_prefix(f"Bearer {key}") == key_prefix(f"bearer  {key} ") == key[:13]
+    assert key_prefix(f"Basic {key}") == key_prefix(None) == key_prefix("") == "-"
+    assert key_prefix(f"Bearer {key}x") == key_prefix("Bearer sk_live_123") == "-"
+
+
+def test_request_logging_can_be_turned_off(app_factory, logged):
+    quiet = app_factory(LOG_REQUESTS=False)
+    logged()
+    response = quiet.test_client().get("/api/v1/me")
+    assert response.status_code == 401 and response.headers["X-Request-Id"]
+    assert logged() == []
+
+
+@pytest.mark.parametrize(("value", "on"), [(None, True), ("1", True), ("0", False), ("off", False),
+                                           ("False", False)])
+def test_log_requests_is_read_from_the_environment(value, on):
+    env = {"FVAPP_ENV": "testing"} | ({"LOG_REQUESTS": value} if value is not None else {})
+    assert from_environment(env)["LOG_REQUESTS"] is on
