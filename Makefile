@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint install clean bench
+.PHONY: run test lint install clean bench soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,3 +36,9 @@ clean:
 # PostgreSQL and Redis (BENCH_ARGS="--big-keys 100000" for a quicker run). See README "Performance".
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.compare $(BENCH_ARGS)
+
+# nginx in front of two gunicorn instances on the local PostgreSQL and Redis, 10 minutes of mixed
+# traffic, then the verdict (no 5xx, no log errors, flat worker memory). See README "Running
+# several instances"; SOAK_ARGS="--duration 120" for a shorter run.
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak $(SOAK_ARGS)

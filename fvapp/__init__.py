@@ -36,6 +36,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
+    from . import usage
+
+    usage.init_app(app)
 
     from . import auth, security, web
     from .api import SessionInterface

@@ -48,6 +48,25 @@ def _seconds(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
+def _positive(env: dict[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name, str(default)))
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {env[name]!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name} must be a number of seconds above 0, not {env[name]!r}")
+    return value
+
+
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value not in {"0", "1", "true", "false", "yes", "no"}:
+        raise ConfigError(f"{name} must be 1 or 0, not {env[name]!r}")
+    return value in {"1", "true", "yes"}
+
+
 def from_environment(env: dict[str, str] | None = None, overrides: dict | None = None) -> dict:
     env = dict(os.environ if env is None else env)
     overrides = overrides or {}
@@ -112,6 +131,11 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "fvapp"),
         "RATELIMIT_HEADERS_ENABLED": False,  # the API sets its own X-RateLimit-* headers
         "API_KEY_TOUCH_SECONDS": 60,
+        # Usage per key per day (fvapp/usage.py): each process writes its counts at most this
+        # often (seconds); a crash loses at most this much of one process's counts. Tests flush
+        # by hand unless USAGE_FLUSH_IN_BACKGROUND=1.
+        "USAGE_FLUSH_INTERVAL": _positive(env, "USAGE_FLUSH_INTERVAL", 60.0),
+        "USAGE_FLUSH_IN_BACKGROUND": _flag(env, "USAGE_FLUSH_IN_BACKGROUND", mode != "testing"),
         # Behind a reverse proxy, how many proxies to trust for X-Forwarded-For/-Proto/-Host:
         # without it every client has the proxy's address, and per-IP limits hit everyone.
         "TRUSTED_PROXY_HOPS": int(env.get("TRUSTED_PROXY_HOPS", "0")),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -139,6 +140,9 @@ class ApiKey(db.Model):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256, hex
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Where that last use came from (SPEC §9), written by the same once-a-minute UPDATE.
+    last_used_ip: Mapped[str | None] = mapped_column(String(45))
+    last_used_user_agent: Mapped[str | None] = mapped_column(String(200))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(200))
@@ -202,3 +206,19 @@ class KeyLeakAlert(db.Model):
     dismissed_by_id: Mapped[uuid.UUID | None] = actor_ref()
 
     api_key: Mapped[ApiKey] = relationship()
+
+
+class KeyUsageDaily(db.Model):
+    """Requests answered per key per UTC day (SPEC §9), added to by fvapp/usage.py's flushes:
+    ok (2xx/3xx), denied (403), limited (429), errors (other 4xx/5xx). Kept 90 days."""
+
+    __tablename__ = "key_usage_daily"
+
+    key_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    ok: Mapped[int] = mapped_column(Integer, default=0)
+    denied: Mapped[int] = mapped_column(Integer, default=0)
+    limited: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)

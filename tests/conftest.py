@@ -28,7 +28,8 @@ from tests.support.browser import Browser, Demo
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
-TABLES = ["audit_events", "key_leak_alerts", "api_keys", "initiatives", "memberships", "workspaces", "users"]
+TABLES = ["audit_events", "key_leak_alerts", "key_usage_daily", "api_keys", "initiatives",
+          "memberships", "workspaces", "users"]
 
 
 def _create_pg_database() -> str:

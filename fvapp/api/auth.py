@@ -6,7 +6,8 @@ against the key's limit, keyed by the key's SHA-256) and the key's read (one ind
 overlapped: the limiter's script is sent first and its verdict read once the row is in, before
 the row is judged (so a refused request gets 429 whatever its key, and writes nothing). A plan
 refusal (403) therefore counts against the key's limit; a 401 also counts against the address's
-failure budget (one more call, on failures only). An address or key this process refused lately
+failure budget (one more call, on failures only). After the view, the answer is counted
+for its key in process memory (fvapp/usage.py: no database or Redis work). An address or key this process refused lately
 waits for the verdict before the read: a refused flood costs the database nothing. The browser
 session plays no part: under /api/ it is not even opened (SessionInterface), and the app-wide
 hooks of Flask-Limiter (kept for the login pages) and Flask-Login do not run (fvapp/__init__.py).
@@ -19,6 +20,7 @@ from datetime import timedelta
 from flask import current_app, g, request
 from werkzeug.exceptions import TooManyRequests
 
+from .. import usage
 from ..extensions import limiter
 from ..ratelimit import ApiLimiter, Decision
 from ..services import key_auth
@@ -29,6 +31,7 @@ PUBLIC_ENDPOINTS = {"api.openapi"}
 EXTENSION = "fvapp_api_limiter"
 
 limiter.exempt(bp)
+bp.after_request(usage.count_response)  # requests per key per day: in memory, see fvapp/usage.py
 
 
 @bp.record_once
@@ -81,7 +84,9 @@ def authenticate():
         admit()
     try:
         g.api_principal = key_auth.principal_for(
-            key_hash, timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]), admit)
+            key_hash, timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]), admit,
+            ip=request.remote_addr,  # the client's, as ProxyFix (TRUSTED_PROXY_HOPS) decides
+            user_agent=request.headers.get("User-Agent"))
     except KeyRejected as rejected:
         g.api_rate = None
         _refuse(api_limiter.fail(address), rejected)

@@ -27,6 +27,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.exceptions import MethodNotAllowed
 
+from .. import usage
 from ..services import initiatives
 from ..services.errors import DomainError
 from . import ROOT, auth
@@ -57,6 +58,7 @@ def authenticate():
 
 
 bp.after_request(auth.rate_limit_headers)
+bp.after_request(usage.count_response)
 
 
 # -- tool arguments ------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 The hot path of every API request, so it costs one indexed SELECT (by the key's SHA-256, joined
 to the workspace, the creator and the creator's membership) and, at most once a minute per key,
-one UPDATE of last_used_at. Nothing is cached between requests: revocation, downgrade and
-removal take effect on the very next request, in every process.
+one UPDATE of last_used_at with the caller's address and user agent (SPEC §9). Nothing is
+cached between requests: revocation, downgrade and removal take effect on the very next
+request, in every process.
 """
 
 from __future__ import annotations
@@ -130,17 +131,21 @@ def needs_touch(last_used_at: datetime | None, now: datetime, every: timedelta) 
     return last_used_at is None or now - last_used_at >= every
 
 
-def authenticate(authorization: str | None, touch_every: timedelta) -> Principal:
-    """The principal for this Authorization header, or KeyRejected (401) / PlanRequired (403)."""
-    return principal_for(candidate_hash(authorization), touch_every)
+def authenticate(authorization: str | None, touch_every: timedelta, ip: str | None = None,
+                 user_agent: str | None = None) -> Principal:
+    """The principal for this Authorization header, or KeyRejected (401) / PlanRequired (403).
+    `ip` and `user_agent`: where the request came from, recorded with last_used_at when that
+    is written."""
+    return principal_for(candidate_hash(authorization), touch_every, ip=ip, user_agent=user_agent)
 
 
 def principal_for(key_hash: str, touch_every: timedelta,
-                  admit: Callable[[], None] | None = None) -> Principal:
+                  admit: Callable[[], None] | None = None, ip: str | None = None,
+                  user_agent: str | None = None) -> Principal:
     """The principal for a key's SHA-256 (candidate_hash), or KeyRejected / PlanRequired.
     `admit`, if given, runs once the key's row is read and before it is judged or touched: the
     caller's last word (the API's rate limit, whose round trip overlaps the read); it refuses
-    by raising."""
+    by raising. `ip`, `user_agent`: as for authenticate."""
     row = _lookup(key_hash)
     if admit is not None:
         admit()
@@ -151,7 +156,7 @@ def principal_for(key_hash: str, touch_every: timedelta,
     last_used_at = row.last_used_at
     now = utcnow()
     if needs_touch(last_used_at, now, touch_every):
-        _touch(row.id, now, touch_every)
+        _touch(row.id, now, touch_every, ip, user_agent)
         last_used_at = now
     return Principal(
         key_id=row.id,
@@ -263,11 +268,27 @@ def _lookup_in_session(key_hash: str):
     raise AssertionError("unreachable")
 
 
-def _touch(key_id: uuid.UUID, now: datetime, every: timedelta) -> None:
-    """Record the use. The guard in WHERE keeps concurrent requests from writing twice; the write
-    gets a transaction of its own (on SQLite, BEGIN IMMEDIATE: a read transaction that turns
-    into a writer can fail instead of waiting its turn). It ends the lookup's read transaction
-    (SQLite) first, and refuses to run over anyone's uncommitted changes: it never commits them."""
+AGENT_MAX = 200  # characters of the user agent kept (SPEC §9)
+IP_MAX = 45  # the longest textual IPv6 address
+
+
+def origin(ip: str | None, user_agent: str | None) -> dict:
+    """The last_used_ip/_user_agent values for a use: printable text only, cut to the column
+    sizes (an agent longer than AGENT_MAX ends in "…")."""
+    text = "".join(c if c.isprintable() or c.isspace() else "" for c in user_agent or "")
+    agent = " ".join(text.split())  # tabs and runs of spaces: one space
+    if len(agent) > AGENT_MAX:
+        agent = agent[: AGENT_MAX - 1] + "…"
+    return {"last_used_ip": (ip or "")[:IP_MAX] or None, "last_used_user_agent": agent or None}
+
+
+def _touch(key_id: uuid.UUID, now: datetime, every: timedelta, ip: str | None = None,
+           user_agent: str | None = None) -> None:
+    """Record the use, with its origin, in the one UPDATE. The guard in WHERE keeps concurrent
+    requests from writing twice; the write gets a transaction of its own (on SQLite, BEGIN
+    IMMEDIATE: a read transaction that turns into a writer can fail instead of waiting its
+    turn). It ends the lookup's read transaction (SQLite) first, and refuses to run over anyone's
+    uncommitted changes: it never commits them."""
     end_read()
     with immediate_begin(), atomic():
         db.session.execute(
@@ -276,6 +297,6 @@ def _touch(key_id: uuid.UUID, now: datetime, every: timedelta) -> None:
                 ApiKey.id == key_id,
                 or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - every),
             )
-            .values(last_used_at=now)
+            .values(last_used_at=now, **origin(ip, user_agent))
             .execution_options(synchronize_session=False)
         )

@@ -14,7 +14,7 @@ from wtforms import HiddenField, StringField
 
 from ..models import utcnow
 from ..paths import API_PREFIX
-from ..services import keys, leaks, rules
+from ..services import key_usage, keys, leaks, rules
 from ..services.errors import DomainError, Forbidden
 from ..web.context import client_ip
 from ..web.htmx import hx, is_htmx, page_or_fragment
@@ -50,8 +50,13 @@ def _section(ctx, status=200, notice=None, notice_level="success"):
 
 def _section_context(ctx, notice=None, notice_level="success") -> dict:
     active = keys.count_active(ctx.workspace.id)
+    listed = keys.list_keys(ctx.workspace.id)
+    usage = key_usage.for_keys(key.id for key in listed)  # one query for every row
     return {
-        "keys": keys.list_keys(ctx.workspace.id),
+        "keys": listed,
+        "usage": usage,
+        "spark_bars": {key_id: key_usage.bars(u, 23, 4, ("ok", "refused"))
+                       for key_id, u in usage.items()},
         "active_count": active,
         "max_keys": keys.MAX_ACTIVE_KEYS,
         "at_cap": keys.cap_reached(active),
@@ -156,4 +161,7 @@ def api_keys_alert_dismiss(alert_id):
 def api_keys_detail(key_id):
     """The key's detail (SPEC §9): a dialog with htmx, a page without JavaScript."""
     ctx = gate(_allowed)
-    return dialog_or_page("settings/_key_detail_dialog.html", key=keys.get_key(ctx.workspace.id, key_id))
+    key = keys.get_key(ctx.workspace.id, key_id)
+    usage = key_usage.for_key(key.id)
+    return dialog_or_page("settings/_key_detail_dialog.html", key=key, usage=usage,
+                          bars=key_usage.bars(usage, 120, 8))

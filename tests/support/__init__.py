@@ -1,9 +1,12 @@
 """Tools the test suite and benchmarks/ share, imported by name (run from the repository root):
 
 - tests.support.api: mint_key, bearer, Api, assert_envelope (a client for /api/v1 and its envelope)
-- tests.support.browser: Browser (a test client that carries the CSRF token), Demo (SPEC §6's table)
+- tests.support.browser: Browser (a test client that carries the CSRF token), WebUser (the same
+  over HTTP, for a running server), Demo (SPEC §6's table)
 - tests.support.tracing: sql_statements (SQL a block runs), PgRoundTrips (libpq round trips)
 - tests.support.net: TcpProxy (a forwarder to take PostgreSQL or Redis away), StallingProxy (one
   that stops forwarding bytes, no reset, and resumes), SilentServer, free_port
-- tests.support.processes: gunicorn (a server process on a free port, stopped on the way out)
+- tests.support.processes: Gunicorn (one instance: start, HUP, TERM, its workers), gunicorn (a
+  server process on a free port, stopped on the way out)
+- tests.support.cluster: cluster (nginx in front of several Gunicorn instances), cluster_env
 """

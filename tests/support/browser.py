@@ -1,9 +1,11 @@
-"""A person's browser as a test client (CSRF token included), and SPEC §6's demo table."""
+"""A person's browser as a test client (CSRF token included), the same over real HTTP (WebUser,
+for a running server), and SPEC §6's demo table."""
 
 from __future__ import annotations
 
 import re
 
+import requests
 import sqlalchemy as sa
 from flask import has_app_context
 
@@ -95,3 +97,49 @@ class Browser:
 
     def switch(self, workspace_id):
         return self.post("/workspace", {"workspace_id": str(workspace_id)})
+
+
+FORM_ONCE = re.compile(r'name="form_once" type="hidden" value="([^"]+)"')
+REVEALED = re.compile(r'data-new-row="key-([0-9a-f-]{36})".*?<code id="new-key"[^>]*>(fvk_live_\w+)</code>', re.S)
+
+
+class WebUser:
+    """A person's browser over HTTP (a requests.Session: cookies, keep-alive): it reads the CSRF
+    token from each page it loads and sends it with its forms, as the pages' forms do."""
+
+    def __init__(self, base_url: str, timeout: float = 30):
+        self.base, self.timeout = base_url, timeout
+        self.http = requests.Session()
+        self.token: str | None = None
+
+    def get(self, path: str, **kw) -> requests.Response:
+        response = self.http.get(self.base + path, timeout=self.timeout, allow_redirects=False, **kw)
+        found = CSRF_HEADER.search(response.text) or CSRF_INPUT.search(response.text)
+        if found:
+            self.token = found.group(1)
+        return response
+
+    def post(self, path: str, data: dict | None = None, **kw) -> requests.Response:
+        data = {"csrf_token": self.token, **(data or {})}
+        return self.http.post(self.base + path, data=data, timeout=self.timeout, allow_redirects=False, **kw)
+
+    def login(self, email: str, password: str) -> requests.Response:
+        self.get("/login")
+        response = self.post("/login", {"email": email, "password": password})
+        if response.status_code == 303:
+            self.get("/settings/api-keys")  # the signed-in session's token
+        return response
+
+    def logout(self) -> requests.Response:
+        return self.post("/logout")
+
+    def create_key(self, name: str) -> tuple[requests.Response, str | None, str | None]:
+        """Settings → API Keys → Create key; (the answer, the key's id, the clear key)."""
+        form = self.get("/settings/api-keys/new")
+        once = FORM_ONCE.search(form.text)
+        response = self.post("/settings/api-keys", {"name": name, "form_once": once.group(1) if once else ""})
+        revealed = REVEALED.search(response.text)
+        return response, *(revealed.groups() if revealed else (None, None))
+
+    def revoke_key(self, key_id: str) -> requests.Response:
+        return self.post(f"/settings/api-keys/{key_id}/revoke")
