@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from sqlalchemy.engine import make_url
 
-from benchmarks.common import bench_app, migrate_and_seed, p50_p99, scratch_database
+from benchmarks.common import bench_app, in_scratch_database, migrate_and_seed, p50_p99
 from fvapp.extensions import db
 from fvapp.services import key_auth
 from tests.support.tracing import PgRoundTrips, engine_of, sql_statements
@@ -37,12 +37,7 @@ def main() -> None:
     parser.add_argument("--redis-url", help="rate-limit storage (default: process memory)")
     parser.add_argument("--requests", type=int, default=3000)
     args = parser.parse_args()
-
-    url, drop = scratch_database(args.database_url)
-    try:
-        run(url, args)
-    finally:
-        drop()
+    in_scratch_database(args.database_url, lambda url: run(url, args))
 
 
 def run(url: str, args) -> None:

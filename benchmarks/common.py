@@ -48,6 +48,15 @@ def scratch_database(url: str | None):
     return base.set(database=name).render_as_string(hide_password=False), drop
 
 
+def in_scratch_database(url: str | None, run) -> None:
+    """run(URL of a new empty database) (scratch_database), and the database dropped after."""
+    scratch, drop = scratch_database(url)
+    try:
+        run(scratch)
+    finally:
+        drop()
+
+
 def bench_app(url: str, redis_url: str | None = None, rate_limit: str = "100000000 per minute"):
     """fvapp on that database; rate-limit counters in Redis (or process memory), limit raised
     so that nothing is refused."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import partial, wraps
+from functools import partial
+from inspect import CO_COROUTINE
 
 from flask import Flask, request
 
@@ -10,7 +11,7 @@ from .config import INSTANCE, ROOT, from_environment
 
 
 def create_app(overrides: dict | None = None) -> Flask:
-    app = Flask(
+    app = _Flask(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
@@ -69,7 +70,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(mcp_bp)
     csrf.exempt(mcp_bp)
     app.session_interface = SessionInterface()  # never opened under /api/
-    _pages_only(app, limiter, login_manager)
+    _pages_only(app, csrf, limiter, login_manager)
     security.register(app)
     web.register(app)
     register_error_handlers(app)
@@ -82,28 +83,69 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 def _pages_only(app: Flask, *extensions) -> None:
     """The app-wide request hooks of these extensions run for pages only, never under /api/:
-    Flask-Limiter's (its limits guard the sign-in pages; the API has its own limiter, and its
-    hooks cost as much as a request's own work even with nothing to limit) and Flask-Login's
-    remember-me cookie (the API opens no session and sets no cookie)."""
+    Flask-WTF's CSRF check (the API opens no session, so no cookie authenticates anything
+    there; its blueprints are exempt anyway), Flask-Limiter's (its limits guard the sign-in
+    pages; the API has its own limiter, and its hooks cost as much as a request's own work even
+    with nothing to limit) and Flask-Login's remember-me cookie (the API opens no session and
+    sets no cookie). Each registry's hooks of theirs become ONE hook that returns at once under
+    /api/: Flask pays its cost per hook on every request."""
     from .api import is_api_request
 
-    def owner(hook):
+    def owned(hook) -> bool:
         if isinstance(hook, partial):
-            return hook.args[0] if hook.args else None
-        return getattr(hook, "__self__", None)
+            owners = hook.args[:1]
+        elif hasattr(hook, "__self__"):
+            owners = (hook.__self__,)
+        else:  # a closure over the extension (Flask-WTF's csrf_protect)
+            owners = [cell.cell_contents for cell in getattr(hook, "__closure__", None) or ()
+                      if cell.cell_contents is not None]
+        return any(owner is extension for owner in owners for extension in extensions)
 
-    def guard(hook, passes_response: bool):
-        @wraps(hook)
-        def for_pages(*args):
-            if is_api_request(request.path):
-                return args[0] if passes_response else None
-            return hook(*args)
+    def before(hooks):
+        def pages_before_request():
+            if not is_api_request(request.path):
+                for hook in hooks:
+                    answer = hook()
+                    if answer is not None:
+                        return answer
+            return None
 
-        return for_pages
+        return pages_before_request
 
-    for registry, passes_response in ((app.before_request_funcs, False),
-                                      (app.after_request_funcs, True),
-                                      (app.teardown_request_funcs, False)):
+    def after(hooks):  # as Flask runs a registry's after_request hooks: last registered first
+        def pages_after_request(response):
+            if not is_api_request(request.path):
+                for hook in reversed(hooks):
+                    response = hook(response)
+            return response
+
+        return pages_after_request
+
+    def teardown(hooks):
+        def pages_teardown_request(exc=None):
+            if not is_api_request(request.path):
+                for hook in reversed(hooks):
+                    hook(exc)
+
+        return pages_teardown_request
+
+    for registry, combine in ((app.before_request_funcs, before),
+                              (app.after_request_funcs, after),
+                              (app.teardown_request_funcs, teardown)):
         hooks = registry.get(None, [])
-        hooks[:] = [guard(hook, passes_response) if owner(hook) in extensions else hook
-                    for hook in hooks]
+        theirs = [hook for hook in hooks if owned(hook)]
+        if theirs:
+            at = hooks.index(theirs[0])
+            hooks[:] = [hook for hook in hooks if hook not in theirs]
+            hooks.insert(at, combine(theirs))
+
+
+class _Flask(Flask):
+    def ensure_sync(self, func):
+        """Flask asks this of every hook and view on every request; a plain function that is
+        not a coroutine function is answered without inspect's general path."""
+        code = getattr(func, "__code__", None)
+        if (code is not None and not code.co_flags & CO_COROUTINE
+                and not hasattr(func, "_is_coroutine_marker")):
+            return func
+        return super().ensure_sync(func)

@@ -206,8 +206,8 @@ def flush(app: Flask | None = None) -> int:
 
 
 def count_response(response):
-    """after_request of the key-authenticated blueprints (API v1, MCP): count the answer for
-    its key. No database or Redis work: a dict increment."""
+    """Count the answer for its key, after every request of the key-authenticated blueprints
+    (API v1, MCP: fvapp.api.auth.finish). No database or Redis work: a dict increment."""
     principal = g.get("api_principal")
     if principal is not None:
         aggregator().add(principal.key_id, response.status_code)

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from fvapp import request_log
 from fvapp.config import from_environment
 from fvapp.request_log import key_prefix
 from fvapp.services import keys
@@ -105,6 +106,28 @@ def test_the_key_prefix_is_taken_only_from_a_key_shaped_bearer_token():
     assert key_prefix(f"Bearer {key}") == key_prefix(f"bearer  {key} ") == key[:13]
     assert key_prefix(f"Basic {key}") == key_prefix(None) == key_prefix("") == "-"
     assert key_prefix(f"Bearer {key}x") == key_prefix("Bearer sk_live_123") == "-"
+
+
+@pytest.mark.parametrize(("now", "stamp"), [(1_764_562_843.1239, "2025-12-01T04:20:43.123Z"),
+                                           (1_764_562_843.9996, "2025-12-01T04:20:43.999Z"),
+                                           (1_764_562_844.0, "2025-12-01T04:20:44.000Z")])
+def test_the_direct_write_is_the_formatters_line(app, capsys, monkeypatch, now, stamp):
+    """With the default stderr handler the line is written without a LogRecord (_emit): the
+    same text as the handler's formatter would write, to the millisecond."""
+    own = [h for h in request_log.log.handlers if type(h) is request_log._Stderr]
+    assert len(own) == 1  # install()'s; pytest's capture handlers are set aside for the test
+    monkeypatch.setattr(request_log.log, "handlers", own)
+    monkeypatch.setattr(request_log.log, "info", None)  # not called: the direct write is
+    monkeypatch.setattr(request_log.time, "time", lambda: now)
+    capsys.readouterr()
+    request_log._emit("request_id=%s status=%s duration_ms=%.1f", "abc", "200", 1.25)
+    record = logging.LogRecord(request_log.LOGGER, logging.INFO, __file__, 1,
+                               "request_id=%s status=%s duration_ms=%.1f", ("abc", "200", 1.25),
+                               None)
+    record.created, record.msecs = now, int((now - int(now)) * 1000) + 0.0
+    expected = own[0].format(record) + "\n"
+    assert capsys.readouterr().err == expected
+    assert expected == f"{stamp} request_id=abc status=200 duration_ms=1.2\n"
 
 
 def test_request_logging_can_be_turned_off(app_factory, logged):

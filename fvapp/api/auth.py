@@ -31,7 +31,6 @@ PUBLIC_ENDPOINTS = {"api.openapi"}
 EXTENSION = "fvapp_api_limiter"
 
 limiter.exempt(bp)
-bp.after_request(usage.count_response)  # requests per key per day: in memory, see fvapp/usage.py
 
 
 @bp.record_once
@@ -95,6 +94,13 @@ def authenticate():
 
 
 @bp.after_request
+def finish(response):
+    """The after_request of the key-authenticated blueprints (API v1, MCP), one hook (Flask's
+    cost is per hook): the X-RateLimit-* headers, then the answer counted for its key (requests
+    per key per day, in memory: fvapp/usage.py)."""
+    return usage.count_response(rate_limit_headers(response))
+
+
 def rate_limit_headers(response):
     decision = g.get("api_rate")
     if decision is None or not (g.get("api_principal") or response.status_code in (403, 429)):

@@ -1,8 +1,8 @@
 """The MCP server at /api/mcp (SPEC §8), on the official `mcp` SDK, served by Flask.
 
 Mounting: the blueprint below runs the very same before/after_request hooks as /api/v1
-(fvapp.api.auth.authenticate and rate_limit_headers), so the key check, the plan gate and the
-per-key rate-limit budget are one. Only when the hook has passed does the view hand the request
+(fvapp.api.auth.authenticate and finish: rate-limit headers, usage count), so the key check,
+the plan gate and the per-key rate-limit budget are one. Only when the hook has passed does the view hand the request
 to the SDK: a stateless StreamableHTTPSessionManager (JSON responses, no stream), driven in a
 short asyncio loop on the worker's own thread. One process model (gunicorn sync workers, `make
 run`), and the tool handlers run inside Flask's request context (same thread, same contextvars),
@@ -27,7 +27,6 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.exceptions import MethodNotAllowed
 
-from .. import usage
 from ..services import initiatives
 from ..services.errors import DomainError
 from . import ROOT, auth
@@ -57,8 +56,7 @@ def authenticate():
     return auth.authenticate()
 
 
-bp.after_request(auth.rate_limit_headers)
-bp.after_request(usage.count_response)
+bp.after_request(auth.finish)
 
 
 # -- tool arguments ------------------------------------------------------------------------
