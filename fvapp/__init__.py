@@ -97,8 +97,12 @@ def _pages_only(app: Flask, *extensions) -> None:
         elif hasattr(hook, "__self__"):
             owners = (hook.__self__,)
         else:  # a closure over the extension (Flask-WTF's csrf_protect)
-            owners = [cell.cell_contents for cell in getattr(hook, "__closure__", None) or ()
-                      if cell.cell_contents is not None]
+            owners = []
+            for cell in getattr(hook, "__closure__", None) or ():
+                try:
+                    owners.append(cell.cell_contents)
+                except ValueError:  # an empty cell
+                    continue
         return any(owner is extension for owner in owners for extension in extensions)
 
     def before(hooks):
