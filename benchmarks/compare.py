@@ -196,6 +196,8 @@ def main() -> None:
     parser.add_argument("--skip-http", action="store_true",
                         help="only the 1k-vs-big-keys ratio and the round trips")
     args = parser.parse_args()
+    if args.big_keys <= 1000:
+        parser.error("--big-keys must be more than 1,000 (it is compared with a 1,000-key table)")
 
     drops = []
     try:
