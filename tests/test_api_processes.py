@@ -8,7 +8,6 @@ TEST_REDIS_URL are set (CI sets both).
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -21,18 +20,11 @@ from sqlalchemy.engine import make_url
 
 from fvapp.services import keys
 from tests.support.api import bearer, mint_key
+from tests.support.marks import ON_POSTGRESQL_AND_REDIS, REDIS_URL
 from tests.support.net import TcpProxy
 from tests.support.processes import gunicorn
 
-PG_URL = os.environ.get("TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("TEST_REDIS_URL")
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (PG_URL and REDIS_URL),
-                       reason="needs TEST_DATABASE_URL and TEST_REDIS_URL (CI sets both)"),
-    pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
-]
+pytestmark = ON_POSTGRESQL_AND_REDIS
 
 
 class Server:

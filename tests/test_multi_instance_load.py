@@ -7,7 +7,6 @@ PostgreSQL and Redis only, as there.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter
@@ -19,16 +18,9 @@ from benchmarks import soak
 from fvapp.cli import DEMO_PASSWORD
 from fvapp.services import keys
 from tests.support.cluster import cluster, cluster_env, require_nginx
+from tests.support.marks import ON_POSTGRESQL_AND_REDIS, REDIS_URL
 
-PG_URL = os.environ.get("TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("TEST_REDIS_URL")
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (PG_URL and REDIS_URL),
-                       reason="needs TEST_DATABASE_URL and TEST_REDIS_URL (CI sets both)"),
-    pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
-]
+pytestmark = ON_POSTGRESQL_AND_REDIS
 
 
 @pytest.fixture(scope="module")

@@ -7,18 +7,12 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
-
 from fvapp.services import key_usage, keys
 from tests.support.api import bearer
-from tests.test_api_processes import PG_URL, REDIS_URL, fvapp_server
+from tests.support.marks import ON_POSTGRESQL_AND_REDIS
+from tests.test_api_processes import fvapp_server
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (PG_URL and REDIS_URL),
-                       reason="needs TEST_DATABASE_URL and TEST_REDIS_URL (CI sets both)"),
-    pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
-]
+pytestmark = ON_POSTGRESQL_AND_REDIS
 N = 60
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 

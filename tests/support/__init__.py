@@ -9,4 +9,5 @@
 - tests.support.processes: Gunicorn (one instance: start, HUP, TERM, its workers), gunicorn (a
   server process on a free port, stopped on the way out)
 - tests.support.cluster: cluster (nginx in front of several Gunicorn instances), cluster_env
+- tests.support.marks: ON_POSTGRESQL_AND_REDIS (the pytestmark of modules that start servers)
 """

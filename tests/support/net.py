@@ -71,7 +71,9 @@ class TcpProxy:
         sent = bytearray()  # what the client sent on this connection and sent() left
         try:
             while True:
-                readable, _, _ = select.select(pair, [], [])
+                readable, _, _ = select.select(pair, [], [], self._gate())
+                if not self._forwarding():
+                    continue  # paused while selecting: leave the bytes where they are
                 for source in readable:
                     chunk = source.recv(65536)
                     if not chunk:
@@ -87,6 +89,13 @@ class TcpProxy:
                 self._sockets -= set(pair)
             for sock in pair:
                 sock.close()
+
+    def _gate(self) -> float | None:
+        """Before each select(): may block; returns select's timeout (None: wait for bytes)."""
+        return None
+
+    def _forwarding(self) -> bool:
+        return True
 
     def sent(self, data: bytearray) -> None:
         """Called with the bytes a client has sent on one connection and not consumed yet."""
@@ -146,26 +155,12 @@ class StallingProxy(TcpProxy):
         self.flow()  # let paused relays see their sockets close
         super().stop()
 
-    def _relay(self, client, upstream) -> None:
-        pair = (client, upstream)
-        try:
-            while True:
-                self.flowing.wait()
-                readable, _, _ = select.select(pair, [], [], 0.05)
-                if not self.flowing.is_set():
-                    continue  # stalled while selecting: leave the bytes where they are
-                for source in readable:
-                    chunk = source.recv(65536)
-                    if not chunk:
-                        return
-                    (upstream if source is client else client).sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            with self._lock:
-                self._sockets -= set(pair)
-            for sock in pair:
-                sock.close()
+    def _gate(self) -> float | None:
+        self.flowing.wait()
+        return 0.05  # wake up to notice a stall() that came while selecting
+
+    def _forwarding(self) -> bool:
+        return self.flowing.is_set()
 
 
 class SilentServer:
