@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Iterator
+from contextlib import contextmanager
 from inspect import CO_COROUTINE
 
 from flask import Flask, request
@@ -34,9 +35,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     migrate.init_app(
         app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True
     )
-    csrf.init_app(app)
-    limiter.init_app(app)
-    login_manager.init_app(app)
+    with _pages_only(app):  # their app-wide request hooks run for pages only, never under /api/
+        csrf.init_app(app)
+        limiter.init_app(app)
+        login_manager.init_app(app)
     from . import usage
 
     usage.init_app(app)
@@ -70,7 +72,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(mcp_bp)
     csrf.exempt(mcp_bp)
     app.session_interface = SessionInterface()  # never opened under /api/
-    _pages_only(app, csrf, limiter, login_manager)
     security.register(app)
     web.register(app)
     register_error_handlers(app)
@@ -81,67 +82,61 @@ def create_app(overrides: dict | None = None) -> Flask:
     return app
 
 
-def _pages_only(app: Flask, *extensions) -> None:
-    """The app-wide request hooks of these extensions run for pages only, never under /api/:
-    Flask-WTF's CSRF check (the API opens no session, so no cookie authenticates anything
-    there; its blueprints are exempt anyway), Flask-Limiter's (its limits guard the sign-in
-    pages; the API has its own limiter, and its hooks cost as much as a request's own work even
-    with nothing to limit) and Flask-Login's remember-me cookie (the API opens no session and
-    sets no cookie). Each registry's hooks of theirs become ONE hook that returns at once under
-    /api/: Flask pays its cost per hook on every request."""
+@contextmanager
+def _pages_only(app: Flask) -> Iterator[None]:
+    """The app-wide request hooks registered inside this block (by the extensions' init_app)
+    run for pages only, never under /api/: Flask-WTF's CSRF check (the API opens no session, so
+    no cookie authenticates anything there; its blueprints are exempt anyway), Flask-Limiter's
+    (its limits guard the sign-in pages; the API has its own limiter, and its hooks cost as much
+    as a request's own work even with nothing to limit) and Flask-Login's remember-me cookie
+    (the API opens no session and sets no cookie). The hooks each registry gained in the block
+    become ONE hook that returns at once under /api/: Flask pays its cost per hook on every
+    request."""
     from .api import is_api_request
 
-    def owned(hook) -> bool:
-        if isinstance(hook, partial):
-            owners = hook.args[:1]
-        elif hasattr(hook, "__self__"):
-            owners = (hook.__self__,)
-        else:  # a closure over the extension (Flask-WTF's csrf_protect)
-            owners = []
-            for cell in getattr(hook, "__closure__", None) or ():
-                try:
-                    owners.append(cell.cell_contents)
-                except ValueError:  # an empty cell
-                    continue
-        return any(owner is extension for owner in owners for extension in extensions)
-
-    def before(hooks):
-        def pages_before_request():
-            if not is_api_request(request.path):
-                for hook in hooks:
-                    answer = hook()
-                    if answer is not None:
-                        return answer
-            return None
-
-        return pages_before_request
-
-    def after(hooks):  # as Flask runs a registry's after_request hooks: last registered first
-        def pages_after_request(response):
-            if not is_api_request(request.path):
-                for hook in reversed(hooks):
-                    response = hook(response)
-            return response
-
-        return pages_after_request
-
-    def teardown(hooks):
-        def pages_teardown_request(exc=None):
-            if not is_api_request(request.path):
-                for hook in reversed(hooks):
-                    hook(exc)
-
-        return pages_teardown_request
-
-    for registry, combine in ((app.before_request_funcs, before),
-                              (app.after_request_funcs, after),
-                              (app.teardown_request_funcs, teardown)):
+    registries = ((app.before_request_funcs, _before),
+                  (app.after_request_funcs, _after),
+                  (app.teardown_request_funcs, _teardown))
+    known = [list(registry.get(None, [])) for registry, _combine in registries]
+    yield
+    for (registry, combine), before in zip(registries, known, strict=True):
         hooks = registry.get(None, [])
-        theirs = [hook for hook in hooks if owned(hook)]
-        if theirs:
-            at = hooks.index(theirs[0])
-            hooks[:] = [hook for hook in hooks if hook not in theirs]
-            hooks.insert(at, combine(theirs))
+        added = [hook for hook in hooks if hook not in before]
+        if added:
+            at = hooks.index(added[0])
+            hooks[:] = [hook for hook in hooks if hook not in added]
+            hooks.insert(at, combine(added, is_api_request))
+
+
+def _before(hooks, is_api_request):
+    def pages_before_request():
+        if not is_api_request(request.path):
+            for hook in hooks:
+                answer = hook()
+                if answer is not None:
+                    return answer
+        return None
+
+    return pages_before_request
+
+
+def _after(hooks, is_api_request):  # as Flask runs a registry's after_request hooks: last first
+    def pages_after_request(response):
+        if not is_api_request(request.path):
+            for hook in reversed(hooks):
+                response = hook(response)
+        return response
+
+    return pages_after_request
+
+
+def _teardown(hooks, is_api_request):
+    def pages_teardown_request(exc=None):
+        if not is_api_request(request.path):
+            for hook in reversed(hooks):
+                hook(exc)
+
+    return pages_teardown_request
 
 
 class _Flask(Flask):
