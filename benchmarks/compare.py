@@ -37,6 +37,7 @@ from benchmarks.common import bench_app, migrate_and_seed, percentile, scratch_d
 from fvapp.extensions import db
 from fvapp.request_log import LOGGER
 from fvapp.services import key_auth
+from tests.support.net import RedisCommands
 from tests.support.processes import gunicorn
 from tests.support.tracing import PgRoundTrips, engine_of
 
@@ -185,6 +186,29 @@ def http_comparison(args, drops: list) -> None:
               "run again on a quieter machine.")
 
 
+def redis_round_trips(redis_url: str, database_url: str, key: str, requests: int = 500) -> None:
+    """Redis commands per authenticated request, counted on the wire (a proxy in front of Redis),
+    over `requests` requests with one key, the limit raised as in the HTTP run."""
+    target = make_url(redis_url)
+    wire = RedisCommands(target.host or "127.0.0.1", target.port or 6379).start()
+    try:
+        app = bench_app(database_url, wire.url())
+        client = app.test_client()
+        header = {"Authorization": f"Bearer {key}"}
+        client.get("/api/v1/me", headers=header)  # connects; loads the script
+        with wire._lock:
+            wire.commands.clear()
+        for _ in range(requests):
+            client.get("/api/v1/me", headers=header)
+        with wire._lock:
+            sent = Counter(wire.commands)
+        print(f"Redis round trips per authenticated request: {sum(sent.values()) / requests:g} "
+              f"({dict(sent)} over {requests} requests)")
+        engine_of(app).dispose()
+    finally:
+        wire.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -236,6 +260,7 @@ def main() -> None:
               f"({dict(found)})")
         trips.close()
         engine.dispose()
+        redis_round_trips(args.redis_url, app.config["SQLALCHEMY_DATABASE_URI"], key)
     finally:
         for drop in reversed(drops):
             drop()
