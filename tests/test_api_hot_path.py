@@ -7,7 +7,9 @@ are counted in tests/test_api_resilience.py and tests/test_ratelimit.py.)"""
 from __future__ import annotations
 
 import os
+import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
@@ -15,15 +17,15 @@ import pytest
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from fvapp.api import envelope
 from fvapp.api.schemas import Envelope, Me, Meta
 from fvapp.extensions import db
 from fvapp.models import ApiKey
 from fvapp.services import key_auth, keys
-from tests.support.api import assert_envelope, bearer, mint_key
-from tests.support.tracing import engine_of, sql_statements
+from tests.support.api import Api, assert_envelope, bearer, mint_key
+from tests.support.tracing import PgRoundTrips, engine_of, sql_statements
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -102,6 +104,11 @@ def test_a_refused_key_writes_nothing_and_a_refused_flood_reaches_no_database(
     assert seen == []
 
 
+def _held(engine):
+    """The calling thread's connection for the direct read (made if there is none yet)."""
+    return key_auth._reader(engine, engine.dialect.loaded_dbapi).connection
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
 def test_the_direct_read_on_postgresql_returns_what_the_session_reads(app, demo, ava, database_url):
@@ -113,6 +120,88 @@ def test_the_direct_read_on_postgresql_returns_what_the_session_reads(app, demo,
         assert direct is not None and tuple(direct) == tuple(via_session)
         assert direct.created_at.utcoffset() == timedelta(0)
         assert key_auth._lookup_direct(db.engine, keys.hash_key(keys.generate_key())) is None
-        # The connection went back to the pool as the pool's other users expect it.
+        # Its own connection, in autocommit; the pool's are left as their other users expect.
+        assert _held(db.engine).autocommit is True
         with db.engine.connect() as connection:
             assert connection.connection.driver_connection.autocommit is False
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+def test_the_direct_read_is_one_round_trip_on_its_own_connection_with_no_pool_checkout(
+        app_factory, app, demo, ava, database_url):
+    """The direct path itself (no statement listener is attached, so the read is not diverted to
+    the session): one prepared round trip per request, all on the thread's one connection, and
+    no checkout from the pool (an API request that reads nothing else never touches it)."""
+    served = app_factory()
+    engine = engine_of(served)
+    trips = PgRoundTrips(engine)
+    checkouts = []
+    event.listen(engine, "checkout", lambda *args: checkouts.append(args))
+    try:
+        api = Api(served.test_client(), mint_key(app, demo.acme, ava))
+        for _ in range(10):  # connects, writes last_used_at; psycopg prepares the auth query
+            assert_envelope(api.get("/me"), 200)
+        assert not engine.dispatch.before_cursor_execute and not engine.dispatch.after_cursor_execute
+        held, before, checked_out = _held(engine), trips.counts(), len(checkouts)
+        for _ in range(10):
+            assert_envelope(api.get("/me"), 200)
+        assert trips.counts() - before == Counter({"PREPARED": 10})
+        assert len(checkouts) == checked_out and _held(engine) is held and not held.closed
+    finally:
+        trips.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+def test_the_direct_reads_connection_is_replaced_when_it_died_went_idle_aged_or_was_disposed(
+        app_factory, app, demo, ava, database_url, monkeypatch):
+    served = app_factory()
+    engine = engine_of(served)
+    api = Api(served.test_client(), mint_key(app, demo.acme, ava))
+    assert_envelope(api.get("/me"), 200)
+    first = _held(engine)
+
+    # Killed by the server (a restart, an admin): the request is retried once on a fresh
+    # connection, and the pool's older connections are invalidated too.
+    with engine.connect() as admin:
+        admin.exec_driver_sql(f"SELECT pg_terminate_backend({first.info.backend_pid})")
+    invalidated = engine.pool._invalidate_time
+    assert_envelope(api.get("/me"), 200)
+    second = _held(engine)
+    assert second is not first and first.closed and engine.pool._invalidate_time > invalidated
+
+    # Idle for PING_AFTER_IDLE_SECONDS: pinged first (short reply timeout), replaced if dead.
+    monkeypatch.setattr(key_auth, "PING_AFTER_IDLE_SECONDS", 0.0)
+    trips = PgRoundTrips(engine)  # traces the connections opened from now on
+    try:
+        with engine.connect() as admin:
+            admin.exec_driver_sql(f"SELECT pg_terminate_backend({second.info.backend_pid})")
+        invalidated = engine.pool._invalidate_time
+        assert_envelope(api.get("/me"), 200)
+        third = _held(engine)
+        assert third is not second and second.closed
+        assert engine.pool._invalidate_time == invalidated  # a failed ping concerns that one only
+        before = trips.counts()
+        assert_envelope(api.get("/me"), 200)  # alive: pinged, kept
+        assert trips.counts() - before == Counter({"ping": 1, "PREPARED": 1})
+        assert _held(engine) is third
+    finally:
+        trips.close()
+    monkeypatch.undo()
+
+    # pool_recycle seconds old (counted from its opening, as the pool does): replaced.
+    aging = app_factory(SQLALCHEMY_ENGINE_OPTIONS={"pool_recycle": 1})
+    aging_api = Api(aging.test_client(), api.key)
+    assert_envelope(aging_api.get("/me"), 200)
+    young = _held(engine_of(aging))
+    time.sleep(1.1)
+    assert_envelope(aging_api.get("/me"), 200)
+    assert _held(engine_of(aging)) is not young and young.closed
+
+    # engine.dispose() closes the threads' connections with the pool's own.
+    last = _held(engine)
+    engine.dispose()
+    assert last.closed
+    assert_envelope(api.get("/me"), 200)
+    assert _held(engine) is not last
