@@ -14,15 +14,18 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
+from flask import request
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event, select
+from werkzeug.wrappers import Response
 
+from fvapp import security
 from fvapp.api import envelope
 from fvapp.api.schemas import Envelope, Me, Meta
 from fvapp.extensions import db
-from fvapp.models import ApiKey
+from fvapp.models import ApiKey, Workspace
 from fvapp.services import key_auth, keys
 from tests.support.api import Api, assert_envelope, bearer, mint_key
 from tests.support.tracing import PgRoundTrips, engine_of, sql_statements
@@ -56,6 +59,88 @@ def test_the_success_envelope_is_byte_for_byte_the_models_json(app, demo, ava):
                                                                timestamp=moment))
     assert response.get_data(as_text=True) == expected.model_dump_json()
     assert response.headers["X-Request-Id"] == rid
+
+
+def test_me_is_byte_for_byte_envelope_of_me_validated_the_usual_way(app, demo, ava):
+    """GET /api/v1/me's body against Envelope[Me] built by validation from the database's rows
+    (not from the principal the view describes)."""
+    key = mint_key(app, demo.acme, ava)
+    response = Api(app.test_client(), key).get("/me")
+    assert_envelope(response, 200)
+    meta = response.get_json()["meta"]
+    with app.app_context():
+        row = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == keys.hash_key(key)))
+        workspace = db.session.get(Workspace, row.workspace_id)
+        data = {
+            "user": {"id": row.created_by.id, "email": row.created_by.email,
+                     "name": row.created_by.name},
+            "role": next(m.role for m in row.created_by.memberships
+                         if m.workspace_id == row.workspace_id),
+            "workspace": {"id": workspace.id, "name": workspace.name, "plan": workspace.plan},
+            "api_key": {"id": row.id, "name": row.name, "prefix": row.prefix,
+                        "created_at": row.created_at, "last_used_at": row.last_used_at},
+        }
+    expected = Envelope[Me].model_validate({
+        "success": True, "data": data,
+        "meta": {"requestId": meta["requestId"], "timestamp": meta["timestamp"]}})
+    assert response.get_data() == expected.model_dump_json().encode()
+
+
+def test_api_responses_send_the_headers_werkzeug_would(app_factory, app, demo, ava, monkeypatch):
+    """ApiResponse skips Werkzeug's copy of the headers only where it would change none: what
+    the server is given is what Response.get_wsgi_headers makes, for every kind of answer."""
+    compared = []
+    ours = envelope.ApiResponse.get_wsgi_headers
+
+    def compare(response, environ):
+        sent = ours(response, environ)
+        compared.append((response.status_code, list(sent),
+                         list(Response.get_wsgi_headers(response, environ))))
+        return sent
+
+    monkeypatch.setattr(envelope.ApiResponse, "get_wsgi_headers", compare)
+    limited = app_factory(API_RATE_LIMIT="2 per minute")
+    api = Api(limited.test_client(), mint_key(app, demo.acme, ava))
+    assert_envelope(api.get("/me"), 200)
+    assert_envelope(api.post("/initiatives", json={"title": "Headers"}), 201)
+    assert_envelope(api.get("/me"), 429, "RATE_LIMITED")
+    assert_envelope(api.get("/me", headers={"Authorization": "Bearer nope"}), 401, "UNAUTHORIZED")
+    assert_envelope(api.get("/nowhere"), 404, "NOT_FOUND")
+    assert_envelope(api.open("/me", "DELETE"), 405, "METHOD_NOT_ALLOWED")
+    with limited.test_request_context("/api/v1/initiatives"):
+        environ = request.environ
+        moved = envelope.success(Meta(requestId=uuid.uuid4(), timestamp=datetime.now(UTC)),
+                                 201, headers={"Location": "/api/v1/initiatives/x",
+                                               "Content-Location": "/api/v1/é"})
+        empty = envelope.ApiResponse(status=204, headers={"Content-Length": "0"})
+        unmeasured = envelope.ApiResponse([b"{", b"}"], status=200)  # no Content-Length yet
+        for response in (moved, empty, unmeasured):
+            compare(response, environ)
+    assert [status for status, _, _ in compared] == [200, 201, 429, 401, 404, 405, 201, 204, 200]
+    for status, sent, werkzeugs in compared:
+        assert sent == werkzeugs, status
+    assert dict(compared[6][1])["Content-Location"] == "/api/v1/%C3%A9"  # Werkzeug's own did it
+
+
+@pytest.mark.parametrize(("mode", "scheme"), [("testing", "http"), ("testing", "https"),
+                                              ("development", "https")])
+def test_an_api_response_carries_the_security_headers_once_and_in_order(
+        app_factory, app, demo, ava, mode, scheme):
+    served = app_factory(ENV_MODE=mode, USAGE_FLUSH_IN_BACKGROUND=False)
+    key = mint_key(app, demo.acme, ava)
+    response = served.test_client().get("/api/v1/me", headers=bearer(key),
+                                        base_url=f"{scheme}://localhost")
+    assert_envelope(response, 200)
+    hsts = [security.HSTS] if scheme == "https" and mode != "development" else []
+    assert list(response.headers) == [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(response.get_data()))),
+        ("X-Request-Id", response.get_json()["meta"]["requestId"]),
+        ("X-RateLimit-Limit", "10000"), ("X-RateLimit-Remaining", "9999"),
+        ("X-RateLimit-Reset", response.headers["X-RateLimit-Reset"]),
+        *security.DEFAULTS, *hsts, ("Cache-Control", "no-store"),
+        ("Vary", "HX-Request"), ("Vary", "Cookie"),
+    ]
 
 
 def test_the_pages_request_hooks_do_not_run_for_the_api(app_factory, app, demo, ava):
