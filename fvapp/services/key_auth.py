@@ -17,9 +17,9 @@ import uuid
 import weakref
 from collections import namedtuple
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, event, or_, select, update
 from sqlalchemy.exc import DBAPIError
@@ -53,9 +53,10 @@ class PlanRequired(DomainError):
         )
 
 
-@dataclass(frozen=True)
-class Principal:
-    """The key and the creator it acts as, in the key's workspace, as read by the auth query."""
+class Principal(NamedTuple):
+    """The key and the creator it acts as, in the key's workspace, as read by the auth query.
+    Immutable; a NamedTuple rather than a frozen dataclass, made on every API request: a tenth
+    of the cost (one tuple, not twelve object.__setattr__ calls)."""
 
     key_id: uuid.UUID
     key_name: str
