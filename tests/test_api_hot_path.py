@@ -1,8 +1,12 @@
 """What the API's hot path skips, and what it must not: the envelope written without building
-its model, the pages' request hooks left out under /api, the limiter's round trip overlapping
-the key's read without letting a refused request write or a refused flood reach the database,
-and the direct read on PostgreSQL returning what the session's would. (Round trips per request
-are counted in tests/test_api_resilience.py and tests/test_ratelimit.py.)"""
+its model (the same bytes), Werkzeug's copy of the headers skipped only where it would change
+none, the security headers as they were, the pages' request hooks left out under /api, the
+limiter's round trip overlapping the key's read without letting a refused request write or a
+refused flood reach the database, and the direct read on PostgreSQL: what the session's would
+return, one round trip on its thread's own connection (counted here with libpq's trace, with no
+statement listener attached), replaced when it dies, idles, ages or its engine is disposed.
+(Round trips per request are also counted in tests/test_api_resilience.py and
+tests/test_ratelimit.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from unittest import mock
 
 import pytest
@@ -18,6 +22,8 @@ from flask import request
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event, select
 from werkzeug.wrappers import Response
 
@@ -25,6 +31,7 @@ from fvapp import security
 from fvapp.api import envelope
 from fvapp.api.schemas import Envelope, Me, Meta
 from fvapp.extensions import db
+from fvapp.formatting import iso
 from fvapp.models import ApiKey, Workspace
 from fvapp.services import key_auth, keys
 from tests.support.api import Api, assert_envelope, bearer, mint_key
@@ -290,3 +297,15 @@ def test_the_direct_reads_connection_is_replaced_when_it_died_went_idle_aged_or_
     assert last.closed
     assert_envelope(api.get("/me"), 200)
     assert _held(engine) is not last
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.builds(timezone, st.timedeltas(min_value=timedelta(hours=-23),
+                                                                max_value=timedelta(hours=23)))))
+def test_the_api_timestamp_is_strftimes_iso_8601_utc_with_milliseconds(moment):
+    """formatting.iso (three per API request) uses isoformat: the same text as the strftime
+    form it replaced."""
+    utc = moment.astimezone(UTC)
+    assert iso(moment) == utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    assert iso(datetime(2026, 6, 12, 16, 0, 0, 123999, UTC)) == "2026-06-12T16:00:00.123Z"
