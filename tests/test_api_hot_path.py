@@ -309,3 +309,30 @@ def test_the_api_timestamp_is_strftimes_iso_8601_utc_with_milliseconds(moment):
     utc = moment.astimezone(UTC)
     assert iso(moment) == utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
     assert iso(datetime(2026, 6, 12, 16, 0, 0, 123999, UTC)) == "2026-06-12T16:00:00.123Z"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+def test_a_forked_child_opens_its_own_direct_read_connection_and_leaves_the_parents(
+        app_factory, app, demo, ava, database_url):
+    served = app_factory()
+    engine = engine_of(served)
+    key = mint_key(app, demo.acme, ava)
+    assert_envelope(Api(served.test_client(), key).get("/me"), 200)
+    parents = _held(engine)
+    child = os.fork()
+    if child == 0:  # the child: a fresh pool (as engine.dispose(close=False) makes), then a read
+        ok = False
+        try:
+            engine.pool = engine.pool.recreate()
+            with served.app_context():
+                row = key_auth._lookup_direct(engine, keys.hash_key(key))
+            ok = row is not None and _held(engine) is not parents and not parents.closed
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The child neither closed nor used the parent's connection: it still answers, unreplaced.
+    assert parents.execute("SELECT 1").fetchone() == (1,)
+    assert_envelope(Api(served.test_client(), key).get("/me"), 200)
+    assert _held(engine) is parents

@@ -17,8 +17,8 @@ from ..services import key_auth
 from ..services.errors import DomainError, Forbidden, NotFound
 from .schemas import CODES, PAID_PLAN_REQUIRED, ErrorDetail, ErrorResponse, Meta
 
-__all__ = ["ApiError", "ApiResponse", "error", "error_for_domain", "error_for_exception", "request_id",
-           "success"]
+__all__ = ["ApiError", "ApiResponse", "error", "error_for_domain", "error_for_exception",
+           "request_id", "success"]
 
 
 class ApiError(Exception):
