@@ -70,8 +70,17 @@ def _ping_if_idle(dbapi_connection, connection_record, connection_proxy):
     checked_in_at = connection_record.info.get("checked_in_at")
     if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
         return
-    # A short reply timeout: a stalled connection costs the ping 1 s, not a statement's timeout,
-    # before the pool opens a fresh one (bounded by connect_timeout).
+    try:
+        ping(dbapi_connection)
+    except Exception as exc:
+        raise DisconnectionError() from exc  # the pool retries with a fresh connection
+
+
+def ping(dbapi_connection) -> None:
+    """SELECT 1 on a PostgreSQL connection, raising if it does not answer. A short reply
+    timeout: a stalled connection costs the ping 1 s, not a statement's timeout, before its
+    owner opens a fresh one (bounded by connect_timeout). Also the auth read's own connection's
+    ping (fvapp/services/key_auth.py)."""
     reply_timeout = getattr(dbapi_connection, "reply_timeout", None)
     if reply_timeout is not None:
         dbapi_connection.reply_timeout = min(reply_timeout, PING_REPLY_TIMEOUT)
@@ -81,8 +90,6 @@ def _ping_if_idle(dbapi_connection, connection_record, connection_proxy):
         cursor.close()
         if not getattr(dbapi_connection, "autocommit", True):
             dbapi_connection.rollback()
-    except Exception as exc:
-        raise DisconnectionError() from exc  # the pool retries with a fresh connection
     finally:
         if reply_timeout is not None:
             dbapi_connection.reply_timeout = reply_timeout

@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 
 
 def iso(dt: datetime | None) -> str | None:
-    """ISO-8601 UTC with milliseconds and Z: the one timestamp format of the API."""
+    """ISO-8601 UTC with milliseconds and Z: the one timestamp format of the API. (isoformat
+    ends in "+00:00" in UTC; cheaper than strftime, three times per API request.)"""
     if dt is None:
         return None
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def utc(dt: datetime | None) -> str:

@@ -30,22 +30,30 @@ DEFAULTS = (
     ("Cross-Origin-Opener-Policy", "same-origin"),
 )
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+_DEFAULTS_BY_NAME = [(name.lower(), (name, value)) for name, value in DEFAULTS]
+
+
+NO_STORE = ("Cache-Control", "no-store")
+VARY = (("Vary", "HX-Request"), ("Vary", "Cookie"))
+# Each value above is a constant checked here once; the hook appends them as they are (Werkzeug's
+# Headers.add would check each again, on every response).
+assert not any("\n" in value or "\r" in value for _, value in (*DEFAULTS, HSTS, NO_STORE, *VARY))
 
 
 def register(app: Flask) -> None:
+    development = app.config["ENV_MODE"] == "development"
+
     @app.after_request
     def _headers(response):
         h = response.headers
-        present = {name.lower() for name, _ in h.items()}  # one pass, not a lookup per header
-        for name, value in DEFAULTS:
-            if name.lower() not in present:
-                h.add(name, value)
-        if app.config["ENV_MODE"] != "development" and request.is_secure:
-            h.setdefault(*HSTS)
+        present = {name.lower() for name, _ in h}  # one pass, not a lookup per header
+        added = [pair for name, pair in _DEFAULTS_BY_NAME if name not in present]
+        if not development and request.is_secure and "strict-transport-security" not in present:
+            added.append(HSTS)
         if request.endpoint != "static":
             # Pages hold workspace data; nothing dynamic is cached by browsers or proxies.
             if "cache-control" not in present:
-                h.add("Cache-Control", "no-store")
-            h.add("Vary", "HX-Request")
-            h.add("Vary", "Cookie")
+                added.append(NO_STORE)
+            added += VARY
+        h._list.extend(added)  # one extend (see above)
         return response

@@ -1,29 +1,41 @@
 """What the API's hot path skips, and what it must not: the envelope written without building
-its model, the pages' request hooks left out under /api, the limiter's round trip overlapping
-the key's read without letting a refused request write or a refused flood reach the database,
-and the direct read on PostgreSQL returning what the session's would. (Round trips per request
-are counted in tests/test_api_resilience.py and tests/test_ratelimit.py.)"""
+its model (the same bytes), Werkzeug's copy of the headers skipped only where it would change
+none, the security headers as they were, the pages' request hooks left out under /api, the
+limiter's round trip overlapping the key's read without letting a refused request write or a
+refused flood reach the database, and the direct read on PostgreSQL: what the session's would
+return, one round trip on its thread's own connection (counted here with libpq's trace, with no
+statement listener attached), replaced when it dies, idles, ages or its engine is disposed.
+(Round trips per request are also counted in tests/test_api_resilience.py and
+tests/test_ratelimit.py.)"""
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections import Counter
+from datetime import UTC, datetime, timedelta, timezone
 from unittest import mock
 
 import pytest
+from flask import request
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import select
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import event, select
+from werkzeug.wrappers import Response
 
+from fvapp import security
 from fvapp.api import envelope
 from fvapp.api.schemas import Envelope, Me, Meta
 from fvapp.extensions import db
-from fvapp.models import ApiKey
+from fvapp.formatting import iso
+from fvapp.models import ApiKey, Workspace
 from fvapp.services import key_auth, keys
-from tests.support.api import assert_envelope, bearer, mint_key
-from tests.support.tracing import engine_of, sql_statements
+from tests.support.api import Api, assert_envelope, bearer, mint_key
+from tests.support.tracing import PgRoundTrips, engine_of, sql_statements
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -54,6 +66,88 @@ def test_the_success_envelope_is_byte_for_byte_the_models_json(app, demo, ava):
                                                                timestamp=moment))
     assert response.get_data(as_text=True) == expected.model_dump_json()
     assert response.headers["X-Request-Id"] == rid
+
+
+def test_me_is_byte_for_byte_envelope_of_me_validated_the_usual_way(app, demo, ava):
+    """GET /api/v1/me's body against Envelope[Me] built by validation from the database's rows
+    (not from the principal the view describes)."""
+    key = mint_key(app, demo.acme, ava)
+    response = Api(app.test_client(), key).get("/me")
+    assert_envelope(response, 200)
+    meta = response.get_json()["meta"]
+    with app.app_context():
+        row = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == keys.hash_key(key)))
+        workspace = db.session.get(Workspace, row.workspace_id)
+        data = {
+            "user": {"id": row.created_by.id, "email": row.created_by.email,
+                     "name": row.created_by.name},
+            "role": next(m.role for m in row.created_by.memberships
+                         if m.workspace_id == row.workspace_id),
+            "workspace": {"id": workspace.id, "name": workspace.name, "plan": workspace.plan},
+            "api_key": {"id": row.id, "name": row.name, "prefix": row.prefix,
+                        "created_at": row.created_at, "last_used_at": row.last_used_at},
+        }
+    expected = Envelope[Me].model_validate({
+        "success": True, "data": data,
+        "meta": {"requestId": meta["requestId"], "timestamp": meta["timestamp"]}})
+    assert response.get_data() == expected.model_dump_json().encode()
+
+
+def test_api_responses_send_the_headers_werkzeug_would(app_factory, app, demo, ava, monkeypatch):
+    """ApiResponse skips Werkzeug's copy of the headers only where it would change none: what
+    the server is given is what Response.get_wsgi_headers makes, for every kind of answer."""
+    compared = []
+    ours = envelope.ApiResponse.get_wsgi_headers
+
+    def compare(response, environ):
+        sent = ours(response, environ)
+        compared.append((response.status_code, list(sent),
+                         list(Response.get_wsgi_headers(response, environ))))
+        return sent
+
+    monkeypatch.setattr(envelope.ApiResponse, "get_wsgi_headers", compare)
+    limited = app_factory(API_RATE_LIMIT="2 per minute")
+    api = Api(limited.test_client(), mint_key(app, demo.acme, ava))
+    assert_envelope(api.get("/me"), 200)
+    assert_envelope(api.post("/initiatives", json={"title": "Headers"}), 201)
+    assert_envelope(api.get("/me"), 429, "RATE_LIMITED")
+    assert_envelope(api.get("/me", headers={"Authorization": "Bearer nope"}), 401, "UNAUTHORIZED")
+    assert_envelope(api.get("/nowhere"), 404, "NOT_FOUND")
+    assert_envelope(api.open("/me", "DELETE"), 405, "METHOD_NOT_ALLOWED")
+    with limited.test_request_context("/api/v1/initiatives"):
+        environ = request.environ
+        moved = envelope.success(Meta(requestId=uuid.uuid4(), timestamp=datetime.now(UTC)),
+                                 201, headers={"Location": "/api/v1/initiatives/x",
+                                               "Content-Location": "/api/v1/é"})
+        empty = envelope.ApiResponse(status=204, headers={"Content-Length": "0"})
+        unmeasured = envelope.ApiResponse([b"{", b"}"], status=200)  # no Content-Length yet
+        for response in (moved, empty, unmeasured):
+            compare(response, environ)
+    assert [status for status, _, _ in compared] == [200, 201, 429, 401, 404, 405, 201, 204, 200]
+    for status, sent, werkzeugs in compared:
+        assert sent == werkzeugs, status
+    assert dict(compared[6][1])["Content-Location"] == "/api/v1/%C3%A9"  # Werkzeug's own did it
+
+
+@pytest.mark.parametrize(("mode", "scheme"), [("testing", "http"), ("testing", "https"),
+                                              ("development", "https")])
+def test_an_api_response_carries_the_security_headers_once_and_in_order(
+        app_factory, app, demo, ava, mode, scheme):
+    served = app_factory(ENV_MODE=mode, USAGE_FLUSH_IN_BACKGROUND=False)
+    key = mint_key(app, demo.acme, ava)
+    response = served.test_client().get("/api/v1/me", headers=bearer(key),
+                                        base_url=f"{scheme}://localhost")
+    assert_envelope(response, 200)
+    hsts = [security.HSTS] if scheme == "https" and mode != "development" else []
+    assert list(response.headers) == [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(response.get_data()))),
+        ("X-Request-Id", response.get_json()["meta"]["requestId"]),
+        ("X-RateLimit-Limit", "10000"), ("X-RateLimit-Remaining", "9999"),
+        ("X-RateLimit-Reset", response.headers["X-RateLimit-Reset"]),
+        *security.DEFAULTS, *hsts, ("Cache-Control", "no-store"),
+        ("Vary", "HX-Request"), ("Vary", "Cookie"),
+    ]
 
 
 def test_the_pages_request_hooks_do_not_run_for_the_api(app_factory, app, demo, ava):
@@ -102,6 +196,11 @@ def test_a_refused_key_writes_nothing_and_a_refused_flood_reaches_no_database(
     assert seen == []
 
 
+def _held(engine):
+    """The calling thread's connection for the direct read (made if there is none yet)."""
+    return key_auth._reader(engine, engine.dialect.loaded_dbapi).connection
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
 def test_the_direct_read_on_postgresql_returns_what_the_session_reads(app, demo, ava, database_url):
@@ -113,6 +212,127 @@ def test_the_direct_read_on_postgresql_returns_what_the_session_reads(app, demo,
         assert direct is not None and tuple(direct) == tuple(via_session)
         assert direct.created_at.utcoffset() == timedelta(0)
         assert key_auth._lookup_direct(db.engine, keys.hash_key(keys.generate_key())) is None
-        # The connection went back to the pool as the pool's other users expect it.
+        # Its own connection, in autocommit; the pool's are left as their other users expect.
+        assert _held(db.engine).autocommit is True
         with db.engine.connect() as connection:
             assert connection.connection.driver_connection.autocommit is False
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+def test_the_direct_read_is_one_round_trip_on_its_own_connection_with_no_pool_checkout(
+        app_factory, app, demo, ava, database_url):
+    """The direct path itself (no statement listener is attached, so the read is not diverted to
+    the session): one prepared round trip per request, all on the thread's one connection, and
+    no checkout from the pool (an API request that reads nothing else never touches it)."""
+    served = app_factory()
+    engine = engine_of(served)
+    trips = PgRoundTrips(engine)
+    checkouts = []
+    event.listen(engine, "checkout", lambda *args: checkouts.append(args))
+    try:
+        api = Api(served.test_client(), mint_key(app, demo.acme, ava))
+        for _ in range(10):  # connects, writes last_used_at; psycopg prepares the auth query
+            assert_envelope(api.get("/me"), 200)
+        assert not engine.dispatch.before_cursor_execute and not engine.dispatch.after_cursor_execute
+        held, before, checked_out = _held(engine), trips.counts(), len(checkouts)
+        for _ in range(10):
+            assert_envelope(api.get("/me"), 200)
+        assert trips.counts() - before == Counter({"PREPARED": 10})
+        assert len(checkouts) == checked_out and _held(engine) is held and not held.closed
+    finally:
+        trips.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+def test_the_direct_reads_connection_is_replaced_when_it_died_went_idle_aged_or_was_disposed(
+        app_factory, app, demo, ava, database_url, monkeypatch):
+    served = app_factory()
+    engine = engine_of(served)
+    api = Api(served.test_client(), mint_key(app, demo.acme, ava))
+    assert_envelope(api.get("/me"), 200)
+    first = _held(engine)
+
+    # Killed by the server (a restart, an admin): the request is retried once on a fresh
+    # connection, and the pool's older connections are invalidated too.
+    with engine.connect() as admin:
+        admin.exec_driver_sql(f"SELECT pg_terminate_backend({first.info.backend_pid})")
+    invalidated = engine.pool._invalidate_time
+    assert_envelope(api.get("/me"), 200)
+    second = _held(engine)
+    assert second is not first and first.closed and engine.pool._invalidate_time > invalidated
+
+    # Idle for PING_AFTER_IDLE_SECONDS: pinged first (short reply timeout), replaced if dead.
+    monkeypatch.setattr(key_auth, "PING_AFTER_IDLE_SECONDS", 0.0)
+    trips = PgRoundTrips(engine)  # traces the connections opened from now on
+    try:
+        with engine.connect() as admin:
+            admin.exec_driver_sql(f"SELECT pg_terminate_backend({second.info.backend_pid})")
+        invalidated = engine.pool._invalidate_time
+        assert_envelope(api.get("/me"), 200)
+        third = _held(engine)
+        assert third is not second and second.closed
+        assert engine.pool._invalidate_time == invalidated  # a failed ping concerns that one only
+        before = trips.counts()
+        assert_envelope(api.get("/me"), 200)  # alive: pinged, kept
+        assert trips.counts() - before == Counter({"ping": 1, "PREPARED": 1})
+        assert _held(engine) is third
+    finally:
+        trips.close()
+    monkeypatch.undo()
+
+    # pool_recycle seconds old (counted from its opening, as the pool does): replaced.
+    aging = app_factory(SQLALCHEMY_ENGINE_OPTIONS={"pool_recycle": 1})
+    aging_api = Api(aging.test_client(), api.key)
+    assert_envelope(aging_api.get("/me"), 200)
+    young = _held(engine_of(aging))
+    time.sleep(1.1)
+    assert_envelope(aging_api.get("/me"), 200)
+    assert _held(engine_of(aging)) is not young and young.closed
+
+    # engine.dispose() closes the threads' connections with the pool's own.
+    last = _held(engine)
+    engine.dispose()
+    assert last.closed
+    assert_envelope(api.get("/me"), 200)
+    assert _held(engine) is not last
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.builds(timezone, st.timedeltas(min_value=timedelta(hours=-23),
+                                                                max_value=timedelta(hours=23)))))
+def test_the_api_timestamp_is_strftimes_iso_8601_utc_with_milliseconds(moment):
+    """formatting.iso (three per API request) uses isoformat: the same text as the strftime
+    form it replaced."""
+    utc = moment.astimezone(UTC)
+    assert iso(moment) == utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    assert iso(datetime(2026, 6, 12, 16, 0, 0, 123999, UTC)) == "2026-06-12T16:00:00.123Z"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+def test_a_forked_child_opens_its_own_direct_read_connection_and_leaves_the_parents(
+        app_factory, app, demo, ava, database_url):
+    served = app_factory()
+    engine = engine_of(served)
+    key = mint_key(app, demo.acme, ava)
+    assert_envelope(Api(served.test_client(), key).get("/me"), 200)
+    parents = _held(engine)
+    child = os.fork()
+    if child == 0:  # the child: a fresh pool (as engine.dispose(close=False) makes), then a read
+        ok = False
+        try:
+            engine.pool = engine.pool.recreate()
+            with served.app_context():
+                row = key_auth._lookup_direct(engine, keys.hash_key(key))
+            ok = row is not None and _held(engine) is not parents and not parents.closed
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The child neither closed nor used the parent's connection: it still answers, unreplaced.
+    assert parents.execute("SELECT 1").fetchone() == (1,)
+    assert_envelope(Api(served.test_client(), key).get("/me"), 200)
+    assert _held(engine) is parents

@@ -106,9 +106,9 @@ def rate_limit_headers(response):
     if decision is None or not (g.get("api_principal") or response.status_code in (403, 429)):
         return response
     headers = response.headers
-    headers["X-RateLimit-Limit"] = str(decision.limit)
-    headers["X-RateLimit-Remaining"] = str(decision.remaining)
-    headers["X-RateLimit-Reset"] = str(decision.reset)
+    headers.extend((("X-RateLimit-Limit", str(decision.limit)),  # none yet: no set (scans)
+                    ("X-RateLimit-Remaining", str(decision.remaining)),
+                    ("X-RateLimit-Reset", str(decision.reset))))
     if response.status_code == 429:
         headers["Retry-After"] = str(decision.retry_after)
     return response

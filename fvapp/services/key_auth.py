@@ -9,17 +9,22 @@ request, in every process.
 
 from __future__ import annotations
 
+import math
+import os
+import threading
+import time
 import uuid
+import weakref
 from collections import namedtuple
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, event, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from ..db_setup import immediate_begin, stalled
+from ..db_setup import PING_AFTER_IDLE_SECONDS, immediate_begin, ping, stalled
 from ..extensions import db
 from ..models import ApiKey, Membership, User, Workspace, utcnow
 from . import keys, rules
@@ -48,9 +53,10 @@ class PlanRequired(DomainError):
         )
 
 
-@dataclass(frozen=True)
-class Principal:
-    """The key and the creator it acts as, in the key's workspace, as read by the auth query."""
+class Principal(NamedTuple):
+    """The key and the creator it acts as, in the key's workspace, as read by the auth query.
+    Immutable; a NamedTuple rather than a frozen dataclass, made on every API request: a tenth
+    of the cost (one tuple, not twelve object.__setattr__ calls)."""
 
     key_id: uuid.UUID
     key_name: str
@@ -180,10 +186,10 @@ _DATETIMES = [Found._fields.index(name) for name in ("created_at", "last_used_at
 
 
 def _lookup(key_hash: str):
-    """The auth query, one round trip. On PostgreSQL it goes straight to the driver (below);
-    otherwise, inside a transaction already begun (the same snapshot), or while something
-    listens to the engine's statements (the tests that count them, tracing), through the
-    session: the same statement, and SQLAlchemy's events see it."""
+    """The auth query, one round trip. On PostgreSQL it goes straight to the driver, on a
+    connection of its own (below); otherwise, inside a transaction already begun (the same
+    snapshot), or while something listens to the engine's statements (the tests that count
+    them, tracing), through the session: the same statement, and SQLAlchemy's events see it."""
     engine = db.engine
     if (engine.dialect.name != "postgresql"
             or engine.dispatch.before_cursor_execute or engine.dispatch.after_cursor_execute
@@ -193,37 +199,34 @@ def _lookup(key_hash: str):
 
 
 def _lookup_direct(engine, key_hash: str):
-    """The statement on a pooled psycopg connection, in autocommit (no BEGIN/ROLLBACK pair around
-    one read) and prepared: SQLAlchemy's execution machinery around it cost several times the
-    round trip itself. The pool is SQLAlchemy's (checkout pings a connection idle for a while,
-    db_setup); errors come out as SQLAlchemy's (an unavailable database answers 503); a
-    connection found dead invalidates the pool, and the read goes to the session path, which
-    retries it on a fresh connection (not after a stall: that is a 503 at once)."""
+    """The statement, prepared, straight on psycopg, on this thread's own connection for it
+    (_reader): in autocommit for its whole life (no BEGIN/ROLLBACK pair around one read, no
+    autocommit switch per request) and outside the pool (no checkout, no reset on return):
+    SQLAlchemy's execution machinery and pool around it cost more than the round trip itself.
+    Errors come out as SQLAlchemy's (an unavailable database answers 503). A connection found
+    dead is closed, the pool's connections of its generation are invalidated (the server most
+    likely restarted), and the read is retried once on a fresh connection; not after a stall
+    (db_setup.stalled): the retry would most likely wait as long again, so that is a 503 now."""
     dbapi = engine.dialect.loaded_dbapi
     sql = _direct_sql(engine.dialect)
     params = (key_hash,)
-    try:
-        pooled = engine.raw_connection()
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
-    try:
-        connection = pooled.driver_connection
+    for attempt in (1, 2):
+        held = _reader(engine, dbapi)
+        connection = held.connection
         try:
-            connection.autocommit = True
             row = connection.execute(sql, params, prepare=True).fetchone()
         except dbapi.Error as exc:
-            lost = engine.dialect.is_disconnect(exc, connection, None)
-            if lost:  # as SQLAlchemy does: this connection, and the pool's older ones, are done
-                engine.pool._invalidate(pooled, exc)
-                if not stalled(exc):  # a stalled one would wait as long again: 503 now
-                    return _lookup_in_session(key_hash)
+            lost = (engine.dialect.is_disconnect(exc, connection, None)
+                    or connection.closed or connection.broken)
+            if lost:
+                _discard(engine, held)
+                engine.pool._invalidate(None, exc, _checkin=False)  # as SQLAlchemy does
+                if attempt == 1 and not stalled(exc):
+                    continue
             raise DBAPIError.instance(sql, params, exc, dbapi.Error,
                                       connection_invalidated=lost) from exc
-        finally:
-            if not (connection.closed or connection.broken):
-                connection.autocommit = False  # as the pool's other users expect it
-    finally:
-        pooled.close()  # back to the pool; nothing to roll back
+        held.used = time.monotonic()
+        break
     if row is None:
         return None
     values = list(row)
@@ -231,6 +234,94 @@ def _lookup_direct(engine, key_hash: str):
         if values[index] is not None:
             values[index] = values[index].astimezone(UTC)
     return Found._make(values)
+
+
+class _Held:
+    """A thread's connection for the direct read (_reader), and what decides when it is
+    replaced. Closed when replaced, or when its thread, its engine or the process ends (the
+    finalizer), never in a process it was not opened in (a forked child shares its socket)."""
+
+    __slots__ = ("__weakref__", "close", "connection", "expires", "pid", "started", "used")
+
+    def __init__(self, connection, started: float, recycle: float):
+        now = time.monotonic()
+        self.connection, self.started, self.used = connection, started, now
+        # pool_recycle counts from the connection's opening, as the pool's own does
+        self.expires = now + recycle - (time.time() - started) if recycle >= 0 else math.inf
+        self.pid = os.getpid()
+        self.close = weakref.finalize(self, _close, connection, self.pid)
+
+
+def _close(connection, pid: int) -> None:
+    if os.getpid() == pid:
+        connection.close()
+    else:
+        _inherited.append(connection)  # never closed here, nor garbage-collected (psycopg warns)
+
+
+_inherited: list = []
+# Per engine, per thread: the held connection. engine.dispose() forgets the engine's (and so
+# closes them: the pool's own connections are closed then too).
+_readers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_readers_lock = threading.Lock()
+
+
+def _reader(engine, dbapi) -> _Held:
+    """This thread's connection for the direct read, on this engine: taken from the engine's
+    pool once and detached from it, so the pool's connect events made it (db_setup: the reply
+    deadline, statement_timeout, tcp_user_timeout, keepalives) but it is never checked out or
+    in again; one more connection per thread than the pool's. Replaced once pool_recycle old,
+    once the pool was invalidated after it was opened (a disconnect seen on any connection),
+    after a fork, and when a ping (short reply timeout) fails after it sat idle
+    PING_AFTER_IDLE_SECONDS, as the pool's checkout does (db_setup)."""
+    local = _readers.get(engine)
+    if local is None:
+        with _readers_lock:
+            local = _readers.get(engine)
+            if local is None:
+                local = _readers[engine] = threading.local()
+                event.listen(engine, "engine_disposed", _forget)
+    held = getattr(local, "held", None)
+    if held is not None:
+        now = time.monotonic()
+        if (now >= held.expires or engine.pool._invalidate_time > held.started
+                or held.pid != os.getpid()):
+            _discard(engine, held)
+        elif now - held.used >= PING_AFTER_IDLE_SECONDS:
+            try:
+                ping(held.connection)
+            except dbapi.Error:
+                _discard(engine, held)
+            else:
+                return held
+        else:
+            return held
+    try:
+        pooled = engine.raw_connection()
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+    started, connection = pooled._connection_record.starttime, pooled.driver_connection
+    pooled.detach()  # the pool opens another in its place when it needs one
+    try:
+        connection.autocommit = True
+    except BaseException:
+        connection.close()
+        raise
+    local.held = held = _Held(connection, started, engine.pool._recycle)
+    return held
+
+
+def _discard(engine, held: _Held) -> None:
+    local = _readers.get(engine)
+    if local is not None and getattr(local, "held", None) is held:
+        local.held = None
+    held.close()
+
+
+def _forget(engine) -> None:
+    """engine_disposed: the threads' held connections go with the engine's pool."""
+    with _readers_lock:
+        _readers.pop(engine, None)
 
 
 @lru_cache(maxsize=4)
