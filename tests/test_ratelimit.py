@@ -5,13 +5,19 @@ a circuit breaker when Redis is gone."""
 from __future__ import annotations
 
 import os
+import random
 import socket
+import threading
 import time
 import uuid
+from contextlib import contextmanager
+from types import SimpleNamespace
+from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
 
+from fvapp import ratelimit
 from fvapp.ratelimit import ApiLimiter
 from fvapp.services import keys
 from tests.support.api import assert_envelope, bearer, mint_key
@@ -88,43 +94,94 @@ def test_failures_are_counted_per_address_and_block_it(make_limiter):
     assert limiter.hit("5.6.7.8", "k", now=T0 + 6).allowed
 
 
-# -- one Redis round trip per request ---------------------------------------------------------
+# -- at most one Redis round trip per request, most of them none (leases) -------------------
+
+ON_REDIS = pytest.mark.skipif(not REDIS_URL, reason="needs TEST_REDIS_URL (CI sets it)")
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="needs TEST_REDIS_URL (CI sets it)")
-def test_one_redis_command_per_authenticated_request_and_one_more_per_failure(
-    app_factory, app, demo
-):
-    """Counted on the wire: a proxy in front of Redis records every command the app sends."""
+def lease_trips(requests: int, first: int = 1) -> int:
+    """Script calls that `requests` requests for one key need in one process, at one instant
+    (no lease expires) and far from the limit: slow start from a lease of `first`, doubling up
+    to MAX_LEASE (ratelimit.Lease.want)."""
+    trips, size = 0, first
+    while requests > 0:
+        trips, requests, size = trips + 1, requests - size, min(ratelimit.MAX_LEASE, 2 * size)
+    return trips
+
+
+@contextmanager
+def frozen_clock(at: float):
+    """The limiter's wall clock stopped at `at` (its monotonic one runs): no lease expires."""
+    with mock.patch.object(ratelimit, "time", SimpleNamespace(time=lambda: at,
+                                                              monotonic=time.monotonic)):
+        yield
+
+
+@contextmanager
+def wire_app(app_factory, **config):
+    """An app whose limiter talks to Redis through a proxy that records every command."""
     target = urlsplit(REDIS_URL)
     wire = RedisCommands(target.hostname or "127.0.0.1", target.port or 6379).start()
     try:
-        served = app_factory(RATELIMIT_STORAGE_URI=wire.url(),
-                             RATELIMIT_KEY_PREFIX=f"fvapp-test-{uuid.uuid4().hex}")
+        yield wire, app_factory(RATELIMIT_STORAGE_URI=wire.url(),
+                                RATELIMIT_KEY_PREFIX=f"fvapp-test-{uuid.uuid4().hex}", **config)
+    finally:
+        wire.stop()
+
+
+@ON_REDIS
+def test_sustained_requests_for_a_key_need_few_redis_commands_and_never_two(
+    app_factory, app, demo
+):
+    """Counted on the wire: a proxy in front of Redis records every command the app sends.
+    A high limit, one key, 200 requests: at most one command each, and only the lease grants
+    of the slow start (8 for 200 with MAX_LEASE 64), with the X-RateLimit-Remaining that
+    counting each request would give."""
+    with wire_app(app_factory, API_RATE_LIMIT="1000000 per hour") as (wire, served), \
+            frozen_clock(T0 + 1800.0):
         client, key = served.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test"))
         assert client.get("/api/v1/me", headers=bearer(key)).status_code == 200
         with wire._lock:
             wire.commands.clear()  # the connection's handshake, the first EVALSHA (or EVAL)
-        for _ in range(10):
+        sent, remaining = [], []
+        for _ in range(200):
             response = client.get("/api/v1/me", headers=bearer(key))
             assert_envelope(response, 200)
-            assert response.headers["X-RateLimit-Limit"]
-        expect(wire, ["EVALSHA"] * 10)
+            remaining.append(int(response.headers["X-RateLimit-Remaining"]))
+            sent.append(taken(wire))
+        assert all(commands in ([], ["EVALSHA"]) for commands in sent)
+        assert sum(map(len, sent)) == lease_trips(200, first=2)  # the first lease was 1 token
+        assert remaining == [1000000 - n for n in range(2, 202)]
         assert client.get("/api/v1/me", headers=bearer("nope")).status_code == 401
         expect(wire, ["EVALSHA"])  # a malformed key: the failure only
         assert client.get("/api/v1/me", headers=bearer(keys.generate_key())).status_code == 401
         expect(wire, ["EVALSHA", "EVALSHA"])  # the check, then the failure
         assert client.get("/api/v1/openapi.json").status_code == 200
         expect(wire, [])
-    finally:
-        wire.stop()
 
 
-def expect(wire: RedisCommands, commands: list[str]) -> None:
+@ON_REDIS
+def test_a_small_limit_is_one_redis_command_per_request_as_before(app_factory, app, demo):
+    """L = 20: a lease of ⌊(L − e)/SHARE⌋ tokens is one token, so each request asks Redis."""
+    with wire_app(app_factory, API_RATE_LIMIT="20 per minute") as (wire, served):
+        client, key = served.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test"))
+        assert client.get("/api/v1/me", headers=bearer(key)).status_code == 200
+        taken(wire)
+        for _ in range(10):
+            assert_envelope(client.get("/api/v1/me", headers=bearer(key)), 200)
+        expect(wire, ["EVALSHA"] * 10)
+
+
+def taken(wire: RedisCommands) -> list[str]:
     """The commands sent since the last call. The proxy relays on its own thread, but the app
     reads each reply only after the proxy has counted the command, so nothing is missed."""
     with wire._lock:
         sent, wire.commands[:] = list(wire.commands), []
+    return sent
+
+
+def expect(wire: RedisCommands, commands: list[str]) -> None:
+    sent = taken(wire)
     assert sent == commands, sent
 
 
