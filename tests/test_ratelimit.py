@@ -1,6 +1,7 @@
 """The API limiter (fvapp/ratelimit.py): its stated bound, in memory with a fake clock and in
-Redis with an injected `now`; one Redis round trip per authenticated request; failing open with
-a circuit breaker when Redis is gone."""
+Redis with an injected `now`, also with leases shared out to several processes; at most one
+Redis round trip per authenticated request, and few for a busy key (leases), unused tokens
+given back; failing open with a circuit breaker when Redis is gone."""
 
 from __future__ import annotations
 
