@@ -207,17 +207,19 @@ def command(*parts) -> bytes:
 class Lease:
     """Tokens the script granted this process for one key at once, all counted in Redis in
     window `number` before the first was used; handed out one per request while `now` <
-    `until` (never past the window's end). `base` is the key's estimate before the grant: the
-    i-th token's X-RateLimit-Remaining is L − (base + i), what counting each request would have
-    said. `back`: unused tokens of an earlier lease, (window number, count), for the next
-    script call for the key to give back."""
+    `until` (in the clock of `now`, whose windows the script counts in; never past the
+    window's end: `cut` says the end cut it short). `base` is the key's estimate before the
+    grant: the i-th token's X-RateLimit-Remaining is L − (base + i), what counting each request
+    would have said at the grant's instant (the previous window's weight not decayed since).
+    `back`: unused tokens of an earlier lease, (window number, count), for the next script call
+    for the key to give back."""
 
     __slots__ = ("number", "until", "cut", "base", "granted", "used", "back")
 
     def __init__(self, number: int, until: float, cut: bool, base: float, granted: int,
                  used: int, back: tuple[int, int] | None = None):
         self.number, self.until, self.cut, self.base = number, until, cut, base
-        self.granted, self.used, self.back = granted, used, back  # cut: until is the window's end
+        self.granted, self.used, self.back = granted, used, back
 
     def unused(self) -> tuple[int, int] | None:
         """What this lease has to give back: its own unused tokens and those it carries."""
