@@ -272,7 +272,7 @@ def test_the_bound_holds_with_leases_across_processes(redis_limiters, monkeypatc
     assert max(per_window.values()) <= limit  # a window's counter never exceeds L
     assert len(admitted) > 4 * limit * 0.8  # the limit was reached, window after window
     local = asked - sum(map(len, trips))  # requests a lease served, without Redis
-    assert local > len(admitted) / 2, (asked, len(admitted), local)
+    assert local > len(admitted) / 3, (asked, len(admitted), local)
 
 
 @ON_REDIS
