@@ -2,11 +2,11 @@
 its model (the same bytes), Werkzeug's copy of the headers skipped only where it would change
 none, the security headers as they were, the pages' request hooks left out under /api, the
 limiter's round trip overlapping the key's read without letting a refused request write or a
-refused flood reach the database, and the direct read on PostgreSQL: what the session's would
-return, one round trip on its thread's own connection (counted here with libpq's trace, with no
-statement listener attached), replaced when it dies, idles, ages or its engine is disposed.
-(Round trips per request are also counted in tests/test_api_resilience.py and
-tests/test_ratelimit.py.)"""
+refused flood reach the database (nor a lease serve an address refused lately), and the direct
+read on PostgreSQL: what the session's would return, one round trip on its thread's own
+connection (counted here with libpq's trace, with no statement listener attached), replaced
+when it dies, idles, ages or its engine is disposed. (Round trips per request are also counted
+in tests/test_api_resilience.py and tests/test_ratelimit.py.)"""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from tests.support.api import Api, assert_envelope, bearer, mint_key
 from tests.support.tracing import PgRoundTrips, engine_of, sql_statements
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("TEST_REDIS_URL")
 
 
 @pytest.fixture
@@ -194,6 +195,30 @@ def test_a_refused_key_writes_nothing_and_a_refused_flood_reaches_no_database(
         for _ in range(5):
             assert client.get("/api/v1/me", headers=bearer(key)).status_code == 429
     assert seen == []
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="needs TEST_REDIS_URL (CI sets it)")
+def test_an_address_refused_lately_is_not_served_from_a_lease(app_factory, app, demo, ava):
+    """Tokens this process leased for a key serve its requests without asking Redis, but not
+    those of an address this process refused lately: the script checks its failure budget
+    again, so it is refused (before any database work) as without leases."""
+    served = app_factory(RATELIMIT_STORAGE_URI=REDIS_URL,
+                         RATELIMIT_KEY_PREFIX=f"fvapp-test-{uuid.uuid4().hex}",
+                         API_RATE_LIMIT="100000 per minute", API_AUTH_FAILURE_LIMIT="3 per minute")
+    limiter = served.extensions["fvapp_api_limiter"]
+    key, client = mint_key(app, demo.acme, ava), served.test_client()
+    for _ in range(4):  # leases of 1, 2, then 4 tokens: 3 left
+        assert_envelope(client.get("/api/v1/me", headers=bearer(key)), 200)
+    (lease,) = limiter._leases.values()
+    assert (lease.granted, lease.used) == (4, 1)
+    for status in (401, 401, 401, 429):  # this address's failure budget, spent
+        assert client.get("/api/v1/me", headers=bearer("nope")).status_code == status
+    with sql_statements(engine_of(served)) as seen:
+        refused = client.get("/api/v1/me", headers=bearer(key))
+    assert_envelope(refused, 429, "RATE_LIMITED")
+    assert seen == []
+    other = client.get("/api/v1/me", headers=bearer(key), environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert_envelope(other, 200)  # another address: the key's budget is intact
 
 
 def _held(engine):

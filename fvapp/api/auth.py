@@ -1,8 +1,9 @@
 """The request hook of /api/v1: rate limits and the Bearer key, before any view runs.
 
-Per request with a well-formed key: one call to the rate limiter (fvapp/ratelimit.py: one Redis
-round trip that reads the caller IP's failed-authentication budget and counts the request
-against the key's limit, keyed by the key's SHA-256) and the key's read (one indexed query),
+Per request with a well-formed key: one call to the rate limiter (fvapp/ratelimit.py: it counts
+the request against the key's limit, keyed by the key's SHA-256, with a token this process
+leased for the key, no round trip; or else one Redis round trip that reads the caller IP's
+failed-authentication budget and leases tokens) and the key's read (one indexed query),
 overlapped: the limiter's script is sent first and its verdict read once the row is in, before
 the row is judged (so a refused request gets 429 whatever its key, and writes nothing). A plan
 refusal (403) therefore counts against the key's limit; a 401 also counts against the address's
@@ -68,10 +69,10 @@ def authenticate():
     except KeyRejected as rejected:  # no key, or a malformed one: no database work
         _refuse(api_limiter.fail(address), rejected)
     digest = key_hash[:32]
-    # The limiter's round trip overlaps the key's read: its script is sent now, its verdict
-    # read once the row is in (admit), before the row is judged or last_used_at written. An
-    # address or key this process refused lately waits for the verdict first: no database
-    # work for a refused flood.
+    # The limiter's round trip (when it needs one: not while this process holds a lease for
+    # the key) overlaps the key's read: its script is sent now, its verdict read once the row
+    # is in (admit), before the row is judged or last_used_at written. An address or key this
+    # process refused lately waits for the verdict first: no database work for a refused flood.
     verdict = api_limiter.start(address, digest)
 
     def admit() -> None:
