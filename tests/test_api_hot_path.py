@@ -271,6 +271,29 @@ def test_the_direct_read_is_one_round_trip_on_its_own_connection_with_no_pool_ch
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+def test_the_direct_read_keeps_one_cursor_which_outlives_a_failed_statement(
+        app, demo, ava, database_url):
+    """The thread's connection keeps one cursor for the read (a cursor per read sets up its
+    adapters and loaders again: a third of the read's cost); a statement that failed on it
+    (not a lost connection) leaves both usable for the next read."""
+    key = mint_key(app, demo.acme, ava)
+    digest = keys.hash_key(key)
+    with app.app_context():
+        engine = db.engine
+        first = key_auth._lookup_direct(engine, digest)
+        held = key_auth._reader(engine, engine.dialect.loaded_dbapi)
+        with mock.patch.object(type(held.connection), "cursor",
+                               side_effect=AssertionError("a cursor made for a read")):
+            for _ in range(3):
+                assert key_auth._lookup_direct(engine, digest) == first
+        with pytest.raises(engine.dialect.loaded_dbapi.errors.DivisionByZero):
+            held.cursor.execute("SELECT 1 / 0")
+        assert key_auth._lookup_direct(engine, digest) == first
+        assert key_auth._reader(engine, engine.dialect.loaded_dbapi) is held
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
 def test_the_direct_reads_connection_is_replaced_when_it_died_went_idle_aged_or_was_disposed(
         app_factory, app, demo, ava, database_url, monkeypatch):
     served = app_factory()
