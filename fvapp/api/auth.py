@@ -59,13 +59,17 @@ def _refuse(decision: Decision, rejected: KeyRejected):
 
 @bp.before_request
 def authenticate():
-    g.api_principal = g.api_rate = None
-    if request.endpoint in PUBLIC_ENDPOINTS:
+    # The request, g and the app looked up once (each use of Flask's proxies is a lookup).
+    req, state = request._get_current_object(), g._get_current_object()
+    state.api_principal = state.api_rate = None
+    if req.endpoint in PUBLIC_ENDPOINTS:
         return
-    api_limiter: ApiLimiter = current_app.extensions[EXTENSION]
-    address = request.remote_addr or "unknown"
+    app = current_app._get_current_object()
+    api_limiter: ApiLimiter = app.extensions[EXTENSION]
+    remote, headers = req.remote_addr, req.headers  # the client's, as ProxyFix decides
+    address = remote or "unknown"
     try:
-        key_hash = key_auth.candidate_hash(request.headers.get("Authorization"))
+        key_hash = key_auth.candidate_hash(headers.get("Authorization"))
     except KeyRejected as rejected:  # no key, or a malformed one: no database work
         _refuse(api_limiter.fail(address), rejected)
     digest = key_hash[:32]
@@ -76,19 +80,18 @@ def authenticate():
     verdict = api_limiter.start(address, digest)
 
     def admit() -> None:
-        decision = g.api_rate = verdict()
+        decision = state.api_rate = verdict()
         if not decision.allowed:
             raise TooManyRequests()
 
     if api_limiter.refused_lately(address, digest):
         admit()
     try:
-        g.api_principal = key_auth.principal_for(
-            key_hash, timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]), admit,
-            ip=request.remote_addr,  # the client's, as ProxyFix (TRUSTED_PROXY_HOPS) decides
-            user_agent=request.headers.get("User-Agent"))
+        state.api_principal = key_auth.principal_for(
+            key_hash, timedelta(seconds=app.config["API_KEY_TOUCH_SECONDS"]), admit,
+            ip=remote, user_agent=headers.get("User-Agent"))
     except KeyRejected as rejected:
-        g.api_rate = None
+        state.api_rate = None
         _refuse(api_limiter.fail(address), rejected)
     finally:
         verdict()  # the reply is always read, whatever happened meanwhile
@@ -103,8 +106,10 @@ def finish(response):
 
 
 def rate_limit_headers(response):
-    decision = g.get("api_rate")
-    if decision is None or not (g.get("api_principal") or response.status_code in (403, 429)):
+    state = g._get_current_object()
+    decision = state.get("api_rate")
+    if decision is None or not (state.get("api_principal")
+                                or response.status_code in (403, 429)):
         return response
     headers = response.headers
     headers.extend((("X-RateLimit-Limit", str(decision.limit)),  # none yet: no set (scans)
