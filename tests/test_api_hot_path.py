@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event, select
 from werkzeug.wrappers import Response
 
-from fvapp import security
+from fvapp import db_reader, security
 from fvapp.api import envelope
 from fvapp.api.schemas import Envelope, Me, Meta
 from fvapp.extensions import db
@@ -223,7 +223,7 @@ def test_an_address_refused_lately_is_not_served_from_a_lease(app_factory, app, 
 
 def _held(engine):
     """The calling thread's connection for the direct read (made if there is none yet)."""
-    return key_auth._reader(engine, engine.dialect.loaded_dbapi).connection
+    return db_reader.held_for(engine).connection
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -281,7 +281,7 @@ def test_the_direct_read_keeps_one_cursor_which_outlives_a_failed_statement(
     with app.app_context():
         engine = db.engine
         first = key_auth._lookup_direct(engine, digest)
-        held = key_auth._reader(engine, engine.dialect.loaded_dbapi)
+        held = db_reader.held_for(engine)
         with mock.patch.object(type(held.connection), "cursor",
                                side_effect=AssertionError("a cursor made for a read")):
             for _ in range(3):
@@ -289,7 +289,7 @@ def test_the_direct_read_keeps_one_cursor_which_outlives_a_failed_statement(
         with pytest.raises(engine.dialect.loaded_dbapi.errors.DivisionByZero):
             held.cursor.execute("SELECT 1 / 0")
         assert key_auth._lookup_direct(engine, digest) == first
-        assert key_auth._reader(engine, engine.dialect.loaded_dbapi) is held
+        assert db_reader.held_for(engine) is held
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -312,7 +312,7 @@ def test_the_direct_reads_connection_is_replaced_when_it_died_went_idle_aged_or_
     assert second is not first and first.closed and engine.pool._invalidate_time > invalidated
 
     # Idle for PING_AFTER_IDLE_SECONDS: pinged first (short reply timeout), replaced if dead.
-    monkeypatch.setattr(key_auth, "PING_AFTER_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(db_reader, "PING_AFTER_IDLE_SECONDS", 0.0)
     trips = PgRoundTrips(engine)  # traces the connections opened from now on
     try:
         with engine.connect() as admin:

@@ -9,22 +9,19 @@ request, in every process.
 
 from __future__ import annotations
 
-import math
-import os
-import threading
 import time
 import uuid
-import weakref
 from collections import namedtuple
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, event, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from ..db_setup import PING_AFTER_IDLE_SECONDS, immediate_begin, ping, stalled
+from .. import db_reader
+from ..db_setup import immediate_begin, stalled
 from ..extensions import db
 from ..models import ApiKey, Membership, User, Workspace, utcnow
 from . import keys, rules
@@ -199,9 +196,9 @@ def _lookup(key_hash: str):
 
 
 def _lookup_direct(engine, key_hash: str):
-    """The statement, prepared, straight on psycopg, on this thread's own connection for it
-    (_reader): in autocommit for its whole life (no BEGIN/ROLLBACK pair around one read, no
-    autocommit switch per request) and outside the pool (no checkout, no reset on return):
+    """The statement, prepared, straight on psycopg, on this thread's own connection and cursor
+    for it (fvapp/db_reader.py): in autocommit for its whole life (no BEGIN/ROLLBACK pair around
+    one read, no autocommit switch per request) and outside the pool (no checkout, no reset on return):
     SQLAlchemy's execution machinery and pool around it cost more than the round trip itself.
     Errors come out as SQLAlchemy's (an unavailable database answers 503). A connection found
     dead is closed, the pool's connections of its generation are invalidated (the server most
@@ -211,7 +208,7 @@ def _lookup_direct(engine, key_hash: str):
     sql = _direct_sql(engine.dialect)
     params = (key_hash,)
     for attempt in (1, 2):
-        held = _reader(engine, dbapi)
+        held = db_reader.held_for(engine)
         connection, cursor = held.connection, held.cursor
         try:
             cursor.execute(sql, params, prepare=True)
@@ -220,7 +217,7 @@ def _lookup_direct(engine, key_hash: str):
             lost = (engine.dialect.is_disconnect(exc, connection, None)
                     or connection.closed or connection.broken)
             if lost:
-                _discard(engine, held)
+                db_reader.discard(engine, held)
                 engine.pool._invalidate(None, exc, _checkin=False)  # as SQLAlchemy does
                 if attempt == 1 and not stalled(exc):
                     continue
@@ -235,98 +232,6 @@ def _lookup_direct(engine, key_hash: str):
         if values[index] is not None:
             values[index] = values[index].astimezone(UTC)
     return Found._make(values)
-
-
-class _Held:
-    """A thread's connection for the direct read (_reader), its one cursor (kept: a cursor made
-    per read costs about a third of the read, its adapters and loaders set up again), and what
-    decides when it is replaced. Closed when replaced, or when its thread, its engine or the
-    process ends (the finalizer), never in a process it was not opened in (a forked child
-    shares its socket)."""
-
-    __slots__ = ("__weakref__", "close", "connection", "cursor", "expires", "pid", "started",
-                 "used")
-
-    def __init__(self, connection, started: float, recycle: float):
-        now = time.monotonic()
-        self.connection, self.started, self.used = connection, started, now
-        self.cursor = connection.cursor()
-        # pool_recycle counts from the connection's opening, as the pool's own does
-        self.expires = now + recycle - (time.time() - started) if recycle >= 0 else math.inf
-        self.pid = os.getpid()
-        self.close = weakref.finalize(self, _close, connection, self.pid)
-
-
-def _close(connection, pid: int) -> None:
-    if os.getpid() == pid:
-        connection.close()
-    else:
-        _inherited.append(connection)  # never closed here, nor garbage-collected (psycopg warns)
-
-
-_inherited: list = []
-# Per engine, per thread: the held connection. engine.dispose() forgets the engine's (and so
-# closes them: the pool's own connections are closed then too).
-_readers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_readers_lock = threading.Lock()
-
-
-def _reader(engine, dbapi) -> _Held:
-    """This thread's connection for the direct read, on this engine: taken from the engine's
-    pool once and detached from it, so the pool's connect events made it (db_setup: the reply
-    deadline, statement_timeout, tcp_user_timeout, keepalives) but it is never checked out or
-    in again; one more connection per thread than the pool's. Replaced once pool_recycle old,
-    once the pool was invalidated after it was opened (a disconnect seen on any connection),
-    after a fork, and when a ping (short reply timeout) fails after it sat idle
-    PING_AFTER_IDLE_SECONDS, as the pool's checkout does (db_setup)."""
-    local = _readers.get(engine)
-    if local is None:
-        with _readers_lock:
-            local = _readers.get(engine)
-            if local is None:
-                local = _readers[engine] = threading.local()
-                event.listen(engine, "engine_disposed", _forget)
-    held = getattr(local, "held", None)
-    if held is not None:
-        now = time.monotonic()
-        if (now >= held.expires or engine.pool._invalidate_time > held.started
-                or held.pid != os.getpid()):
-            _discard(engine, held)
-        elif now - held.used >= PING_AFTER_IDLE_SECONDS:
-            try:
-                ping(held.connection)
-            except dbapi.Error:
-                _discard(engine, held)
-            else:
-                return held
-        else:
-            return held
-    try:
-        pooled = engine.raw_connection()
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
-    started, connection = pooled._connection_record.starttime, pooled.driver_connection
-    pooled.detach()  # the pool opens another in its place when it needs one
-    try:
-        connection.autocommit = True
-    except BaseException:
-        connection.close()
-        raise
-    local.held = held = _Held(connection, started, engine.pool._recycle)
-    return held
-
-
-def _discard(engine, held: _Held) -> None:
-    local = _readers.get(engine)
-    if local is not None and getattr(local, "held", None) is held:
-        local.held = None
-    held.close()
-
-
-def _forget(engine) -> None:
-    """engine_disposed: the threads' held connections go with the engine's pool."""
-    with _readers_lock:
-        _readers.pop(engine, None)
 
 
 @lru_cache(maxsize=4)
