@@ -31,6 +31,11 @@ MAX_ACTIVE_KEYS = 10  # per workspace (SPEC §3)
 # take them from here).
 EMAIL_MAX = 254  # the longest address SMTP can carry (RFC 5321)
 TITLE_MAX = 200  # an initiative's title
+NAME_MAX = 100  # a person's, a workspace's or a key's name
+AGENT_MAX = 200  # characters of a key's last user agent kept (SPEC §9)
+REASON_MAX = 200  # a key's revocation reason
+IP_MAX = 45  # the longest textual IPv6 address
+AUDIT_TEXT_MAX = 300  # an audit event's target label and detail
 
 
 def utcnow() -> datetime:
@@ -83,7 +88,7 @@ class User(db.Model):
 
     id: Mapped[uuid.UUID] = primary_id()
     email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
     password_hash: Mapped[str] = mapped_column(String(60))
     # Bumped at logout: sessions carry it, so a cookie copied before logout stops working.
     session_generation: Mapped[int] = mapped_column(Integer, default=0)
@@ -105,7 +110,7 @@ class Workspace(db.Model):
     __table_args__ = (CheckConstraint(_in("plan", PLANS), name="plan_known"),)
 
     id: Mapped[uuid.UUID] = primary_id()
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
     plan: Mapped[str] = mapped_column(String(20), default="free")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -135,17 +140,17 @@ class ApiKey(db.Model):
     id: Mapped[uuid.UUID] = primary_id()
     workspace_id: Mapped[uuid.UUID] = workspace_ref()
     created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
     prefix: Mapped[str] = mapped_column(String(20))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256, hex
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Where that last use came from (SPEC §9), written by the same once-a-minute UPDATE.
-    last_used_ip: Mapped[str | None] = mapped_column(String(45))
-    last_used_user_agent: Mapped[str | None] = mapped_column(String(200))
+    last_used_ip: Mapped[str | None] = mapped_column(String(IP_MAX))
+    last_used_user_agent: Mapped[str | None] = mapped_column(String(AGENT_MAX))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
-    revoked_reason: Mapped[str | None] = mapped_column(String(200))
+    revoked_reason: Mapped[str | None] = mapped_column(String(REASON_MAX))
 
     created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
     revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])
@@ -182,8 +187,8 @@ class AuditEvent(db.Model):
     target_type: Mapped[str] = mapped_column(String(30))
     target_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # What the target was called when it happened: a key's name and prefix, a member's email.
-    target_label: Mapped[str] = mapped_column(String(300), default="")
-    detail: Mapped[str] = mapped_column(String(300), default="")
+    target_label: Mapped[str] = mapped_column(String(AUDIT_TEXT_MAX), default="")
+    detail: Mapped[str] = mapped_column(String(AUDIT_TEXT_MAX), default="")
     ip: Mapped[str | None] = mapped_column(String(45))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 

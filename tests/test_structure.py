@@ -174,6 +174,21 @@ def test_the_email_limit_is_written_once():
     assert [where.split(":")[0] for where in _number_literals(254)] == ["models.py"]
 
 
+def test_the_services_take_column_lengths_from_the_models():
+    """A length a column holds is written once, in models.py (NAME_MAX, AGENT_MAX, REASON_MAX,
+    …): the services neither check a length (max_length=) nor cut text ([:n]) by a number."""
+    found = []
+    for path in _modules("services"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.keyword) and node.arg == "max_length"
+                    and isinstance(node.value, ast.Constant)):
+                found.append(f"{path.name}:{node.value.lineno} max_length={node.value.value}")
+            if (isinstance(node, ast.Slice) and isinstance(node.upper, ast.Constant)
+                    and isinstance(node.upper.value, int) and node.upper.value > 1):
+                found.append(f"{path.name}:{node.upper.lineno} [:{node.upper.value}]")
+    assert found == []
+
+
 def test_templates_take_limits_and_timestamps_from_one_place():
     templates = {str(p.relative_to(ROOT)): p.read_text() for p in sorted((ROOT / "templates").rglob("*.html"))}
     assert {p for p, text in templates.items() if "<time" in text} == {"templates/macros/forms.html"}

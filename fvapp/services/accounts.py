@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import EMAIL_MAX, User
+from ..models import EMAIL_MAX, NAME_MAX, User
 from .errors import DomainError
 from .passwords import (
     MAX_PASSWORD_BYTES,
@@ -54,7 +54,7 @@ def create_user(email: str, name: str, password: str) -> User:
     if ("@" not in email or len(email) > EMAIL_MAX or email.startswith("@") or email.endswith("@")
             or "\x00" in email or any(c.isspace() for c in email)):
         raise DomainError("Enter a valid email address.", field="email")
-    name = clean_text(name, field="name", max_length=100, what="Names", required="Enter a name.")
+    name = clean_text(name, field="name", max_length=NAME_MAX, what="Names", required="Enter a name.")
     validate_new_password(password)
     if find_user(email) is not None:
         raise DomainError(f"A user with the email {email} already exists.", field="email")

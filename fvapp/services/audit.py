@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import AuditEvent
+from ..models import AUDIT_TEXT_MAX, AuditEvent
 
 
 def record(
@@ -29,8 +29,8 @@ def record(
         action=action,
         target_type=target_type,
         target_id=target_id,
-        target_label=target_label[:300],
-        detail=detail[:300],
+        target_label=target_label[:AUDIT_TEXT_MAX],
+        detail=detail[:AUDIT_TEXT_MAX],
         ip=ip,
     )
     db.session.add(event)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from .. import db_reader
 from ..db_setup import immediate_begin, stalled
 from ..extensions import db
-from ..models import ApiKey, Membership, User, Workspace, utcnow
+from ..models import AGENT_MAX, IP_MAX, ApiKey, Membership, User, Workspace, utcnow
 from . import keys, rules
 from .errors import DomainError
 from .transaction import atomic, end_read
@@ -267,10 +267,6 @@ def _lookup_in_session(key_hash: str):
             raise
         return row
     raise AssertionError("unreachable")
-
-
-AGENT_MAX = 200  # characters of the user agent kept (SPEC §9)
-IP_MAX = 45  # the longest textual IPv6 address
 
 
 def origin(ip: str | None, user_agent: str | None) -> dict:

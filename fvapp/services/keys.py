@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import MAX_ACTIVE_KEYS, ApiKey, utcnow
+from ..models import MAX_ACTIVE_KEYS, NAME_MAX, REASON_MAX, ApiKey, utcnow
 from . import audit, rules, workspaces
 from .errors import DomainError, Forbidden
 from .scoping import get_in_workspace
@@ -25,7 +25,6 @@ KEY_PREFIX = "fvk_live_"
 BODY_LENGTH = 32
 CHECKSUM_LENGTH = 6
 DISPLAY_CHARS = 4
-NAME_MAX = 100
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 KEY_PATTERN = re.compile(rf"^{KEY_PREFIX}[0-9A-Za-z]{{{BODY_LENGTH + CHECKSUM_LENGTH}}}$")
 REASON_CREATOR_REMOVED = "creator removed from workspace"
@@ -237,7 +236,7 @@ def revoke_leaked(key: ApiKey, url: str) -> bool:
     """Part of a caller's transaction (a leak report): revoke with no actor and the reason
     `leaked: found public at <url>`. A conditional UPDATE, so of two reports racing (or a
     report racing a manual revoke) exactly one revokes and records. True if this call did."""
-    reason = f"leaked: found public at {url}"[:200]
+    reason = f"leaked: found public at {url}"[:REASON_MAX]
     now = utcnow()
     result = db.session.execute(
         update(ApiKey)

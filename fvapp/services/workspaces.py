@@ -8,14 +8,14 @@ from sqlalchemy import select
 
 from ..db_setup import immediate_begin
 from ..extensions import db
-from ..models import Membership, User, Workspace
+from ..models import NAME_MAX, Membership, User, Workspace
 from . import audit
 from .errors import DomainError, NotFound
 from .rules import can_rename_workspace
 from .text import clean_text
 from .transaction import atomic, end_read, has_pending_changes
 
-WORKSPACE_NAME_MAX = 100
+WORKSPACE_NAME_MAX = NAME_MAX
 
 
 # -- queries ------------------------------------------------------------------------------
