@@ -28,8 +28,10 @@ exceeds L (each grant checks e + g ≤ L, a give-back only lowers it). Take an i
 d ≤ T. Inside one window: at most its counter, ≤ L. Across the edge between windows n−1 and n:
 x tokens used in n−1, y in n. Every one of the y was granted at some time in [edge, a+d]; let
 t* be the last such grant, at fraction f* ≤ d/T of window n. Its check read P, the counter of
-n−1 at t* (final by then, so P ≥ x, and P ≤ L), and the counter of n, which held every earlier
-grant's used tokens: P·(1−f*) + y ≤ L. So x + y ≤ P + L − P·(1−f*) = L + P·f* ≤ L·(1 + d/T).
+n−1 at t* (not final: give-backs may still lower it; but every token used in n−1 was counted
+before its use and a give-back only removes unused ones, so P ≥ x; and P ≤ L), and the counter
+of n, which held every earlier grant's used tokens: P·(1−f*) + y ≤ L. So
+x + y ≤ P + L − P·(1−f*) = L + P·f* ≤ L·(1 + d/T).
 The cost is waste, not excess: tokens counted but unused (at most one lease per process per
 key, each ≤ MAX_LEASE and ≤ (L − e)/SHARE) make the key look busier to the others until they are
 given back, or until their window slides out (2T) if the process sees that key no more.
