@@ -29,7 +29,7 @@ import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -203,18 +203,3 @@ def aggregator(app: Flask | None = None) -> Aggregator:
 def flush(app: Flask | None = None) -> int:
     """Write this process's pending counts now (tests; the thread does it otherwise)."""
     return aggregator(app).flush()
-
-
-def count_response(response):
-    """Count the answer for its key, after every request of the key-authenticated blueprints
-    (API v1, MCP: fvapp.api.auth.finish). No database or Redis work: a dict increment."""
-    principal = g.get("api_principal")
-    if principal is not None:
-        aggregator().add(principal.key_id, response.status_code)
-        return response
-    from .services import key_auth, keys  # a refused request: the key it presented, if any
-
-    candidate = key_auth.bearer_token(request.headers.get("Authorization"))
-    if candidate is not None and keys.is_well_formed(candidate):
-        aggregator().add(keys.hash_key(candidate), response.status_code)
-    return response

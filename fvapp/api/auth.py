@@ -24,7 +24,7 @@ from werkzeug.exceptions import TooManyRequests
 from .. import usage
 from ..extensions import limiter
 from ..ratelimit import ApiLimiter, Decision
-from ..services import key_auth
+from ..services import key_auth, keys
 from ..services.key_auth import KeyRejected, Principal
 from . import bp
 
@@ -102,7 +102,21 @@ def finish(response):
     """The after_request of the key-authenticated blueprints (API v1, MCP), one hook (Flask's
     cost is per hook): the X-RateLimit-* headers, then the answer counted for its key (requests
     per key per day, in memory: fvapp/usage.py)."""
-    return usage.count_response(rate_limit_headers(response))
+    return count_usage(rate_limit_headers(response))
+
+
+def count_usage(response):
+    """Count the answer for its key (requests per key per day, fvapp/usage.py): the key it
+    authenticated as, else, for a refused request, the key whose SHA-256 it presented (if well
+    formed). No database or Redis work: a dict increment."""
+    principal = g.get("api_principal")
+    if principal is not None:
+        usage.aggregator().add(principal.key_id, response.status_code)
+        return response
+    candidate = key_auth.bearer_token(request.headers.get("Authorization"))
+    if candidate is not None and keys.is_well_formed(candidate):
+        usage.aggregator().add(keys.hash_key(candidate), response.status_code)
+    return response
 
 
 def rate_limit_headers(response):
