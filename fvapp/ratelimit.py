@@ -311,9 +311,6 @@ class ApiLimiter:
             connection.disconnect()
             raise
 
-    def _eval(self, keys: list[str], args: list) -> list:
-        return self._receive(self._send(keys, args), keys, args)
-
     def _keys(self, ip: str, key_digest: str | None, now: float, back: tuple[int, int] | None):
         fail_number, fail_weight = self.fail_limit.window(now)
         p = self.prefix
