@@ -10,11 +10,19 @@ once an hour per process.
 
 What a crash can lose: a process killed without a graceful exit (SIGKILL, OOM, a worker timeout)
 loses the counts it has not flushed yet, at most one flush interval of its own requests. A flush
-that fails (database down) keeps its counts and retries with the next one.
+that finds the database unavailable keeps its counts and retries with the next one.
 
-Who a request counts for: the key it authenticated as; a request refused before or during
-authentication (429 by the key's limit, 403 for its plan, 401 for a revoked key) counts for the
-key whose SHA-256 it presented, looked up at flush time (unknown hashes are dropped then).
+Who a request counts for: the key it authenticated as; a request refused once its key's row was
+read (429 by the key's limit, 403 for its plan, 401 for a revoked key or a removed creator)
+counts for that key's id. A key nobody has counts for nobody: a flood of made-up keys adds
+nothing here.
+
+Bounded, so nothing a caller sends can stop the writes: at most MAX_PENDING (key, day) counts
+wait between flushes (past it, requests are not counted, with one warning line per flush); a
+flush writes KEYS_PER_BATCH keys per statement, each batch in its own transaction. A batch the
+database refuses because a key was deleted meanwhile is written again without it; a batch that
+fails otherwise is dropped with a log line, so it cannot block the others; while the database is
+unavailable, the batch and those after it are put back for the next flush.
 In tests (FVAPP_ENV=testing) no thread is started unless USAGE_FLUSH_IN_BACKGROUND=1: tests call
 `flush()` themselves, so statement counts are never disturbed by a background write.
 """
@@ -35,6 +43,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from .errors import database_unavailable
 from .extensions import db
 from .models import ApiKey, KeyUsageDaily
 
@@ -43,7 +52,7 @@ COLUMNS = ("ok", "denied", "limited", "errors")
 KEPT_DAYS = 90
 PRUNE_EVERY = 3600.0  # seconds, per process
 MAX_PENDING = 100_000  # distinct (key, day) counts held between flushes: bounds the memory
-ROWS_PER_STATEMENT = 500  # 6 parameters a row, well under SQLite's limit of bound variables
+KEYS_PER_BATCH = 500  # rows per upsert (6 parameters a row: under SQLite's and PostgreSQL's caps)
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +76,7 @@ class Aggregator:
     def __init__(self, app: Flask, interval: float, background: bool):
         self.app, self.interval, self.background = app, interval, background
         self._lock = threading.Lock()
-        self._counts: dict[tuple[uuid.UUID | str, date], list[int]] = {}
+        self._counts: dict[tuple[uuid.UUID, date], list[int]] = {}
         self._day_second, self._day = -1, today()
         self._pid: int | None = None  # the process whose flusher thread is running
         self._wake = threading.Event()
@@ -75,8 +84,8 @@ class Aggregator:
         self.dropped = 0  # counts refused because MAX_PENDING was reached (logged at flush)
 
     # -- per request ---------------------------------------------------------------------
-    def add(self, key: uuid.UUID | str, status: int) -> None:
-        """Count one answer for a key (its id, or its SHA-256 hex when only that is known)."""
+    def add(self, key: uuid.UUID, status: int) -> None:
+        """Count one answer for a key (its id)."""
         second = int(time.time())
         if second != self._day_second:  # the date, recomputed at most once a second
             self._day_second, self._day = second, today()
@@ -135,20 +144,26 @@ class Aggregator:
                     mine[i] += value
 
     def flush(self) -> int:
-        """Write what was counted since the last flush; returns the rows upserted."""
+        """Write what was counted since the last flush, batch by batch; returns the rows
+        upserted. Raises the database's error, after putting back what was not written, when
+        it is unavailable."""
         counts = self.take()
         prune = self._last_prune is None or time.monotonic() - self._last_prune >= PRUNE_EVERY
         if not counts and not prune:
             return 0
+        items = list(counts.items())
+        written = 0
         with self.app.app_context():
-            try:
+            for start in range(0, len(items), KEYS_PER_BATCH):
+                batch = dict(items[start:start + KEYS_PER_BATCH])
                 try:
-                    written = _write(counts) if counts else 0
-                except IntegrityError:  # a key deleted since it was counted (its workspace was)
-                    written = _write(counts, verify=True)
-            except SQLAlchemyError:
-                self.put_back(counts)
-                raise
+                    written += _write_batch(batch)
+                except SQLAlchemyError as exc:
+                    if database_unavailable(exc):  # the next flush tries them all again
+                        self.put_back(dict(items[start:]))
+                        raise
+                    log.exception("usage: %d keys' counts not written (the database refused "
+                                  "the batch)", len(batch))
             if prune:
                 self._last_prune = time.monotonic()
                 with db.engine.begin() as connection:
@@ -157,37 +172,34 @@ class Aggregator:
             return written
 
 
-def _write(counts: dict, verify: bool = False) -> int:
-    """One additive upsert per ROWS_PER_STATEMENT rows (one statement for any usual batch), after
-    one SELECT resolving key hashes to ids when some requests were only known by their hash.
-    `verify`: also drop the counts of key ids that no longer exist (after an IntegrityError)."""
-    hashes = {key for key, _ in counts if isinstance(key, str)}
+def _write_batch(counts: dict) -> int:
+    """One batch, one transaction: its upsert; if a key was deleted since it was counted (its
+    workspace was: the foreign key refuses the row), the ids still there are read (one SELECT)
+    and the rest upserted."""
+    try:
+        return _upsert(counts)
+    except IntegrityError:
+        pass
+    with db.engine.connect() as connection:
+        present = set(connection.scalars(
+            select(ApiKey.id).where(ApiKey.id.in_({key for key, _ in counts}))))
+    return _upsert({entry: values for entry, values in counts.items() if entry[0] in present})
+
+
+def _upsert(counts: dict) -> int:
+    """The additive upsert of up to KEYS_PER_BATCH (key, day) counts, in one transaction."""
+    if not counts:
+        return 0
+    items = [{"key_id": key_id, "day": day, **dict(zip(COLUMNS, values, strict=True))}
+             for (key_id, day), values in counts.items()]
     with db.engine.begin() as connection:
-        ids: dict = {}
-        if hashes:
-            ids = dict(connection.execute(
-                select(ApiKey.key_hash, ApiKey.id).where(ApiKey.key_hash.in_(hashes))).all())
-        wanted = {key for key, _ in counts if not isinstance(key, str)}
-        if verify:  # only the ids that still exist
-            wanted = set(connection.scalars(select(ApiKey.id).where(ApiKey.id.in_(wanted))))
-        rows: dict[tuple[uuid.UUID, date], list[int]] = {}
-        for (key, day), values in counts.items():
-            key_id = ids.get(key) if isinstance(key, str) else key if key in wanted else None
-            if key_id is None:
-                continue  # a well-formed key nobody has: not counted
-            merged = rows.setdefault((key_id, day), [0, 0, 0, 0])
-            for i, value in enumerate(values):
-                merged[i] += value
-        items = [{"key_id": key_id, "day": day, **dict(zip(COLUMNS, values, strict=True))}
-                 for (key_id, day), values in rows.items()]
         insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        for start in range(0, len(items), ROWS_PER_STATEMENT):
-            statement = insert(KeyUsageDaily).values(items[start:start + ROWS_PER_STATEMENT])
-            connection.execute(statement.on_conflict_do_update(
-                index_elements=["key_id", "day"],
-                set_={name: getattr(KeyUsageDaily, name) + statement.excluded[name]
-                      for name in COLUMNS},
-            ))
+        statement = insert(KeyUsageDaily).values(items)
+        connection.execute(statement.on_conflict_do_update(
+            index_elements=["key_id", "day"],
+            set_={name: getattr(KeyUsageDaily, name) + statement.excluded[name]
+                  for name in COLUMNS},
+        ))
     return len(items)
 
 

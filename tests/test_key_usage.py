@@ -9,14 +9,17 @@ from __future__ import annotations
 import re
 import threading
 import time
+import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, event, select
+from sqlalchemy.exc import DataError, OperationalError
 
 from fvapp import usage
 from fvapp.extensions import db
-from fvapp.models import ApiKey, KeyUsageDaily, utcnow
+from fvapp.models import ApiKey, KeyUsageDaily, Membership, utcnow
 from fvapp.services import key_auth, key_usage, keys, plans
 from tests.support.api import Api, bearer, mint_key
 from tests.support.tracing import engine_of, sql_statements
@@ -165,23 +168,140 @@ def test_mcp_requests_count_for_their_key(app, demo, ava):
     assert _usage_rows(app)[(_row(app, key).id, usage.today())] == (1, 0, 0, 0)
 
 
-def test_a_failed_flush_keeps_its_counts_for_the_next(app, demo, ava, monkeypatch):
+@contextmanager
+def refused_statements(app, error, refuse=lambda parameters: True, times=None):
+    """The database refuses each upsert into key_usage_daily for which `refuse(its parameters)`
+    holds (at most `times` of them), with `error`: SQLAlchemy's public before_cursor_execute
+    event, as a driver error would surface. Yields the list of refused statements' parameters."""
+    engine, refused = engine_of(app), []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        if (statement.startswith("INSERT INTO key_usage_daily") and refuse(parameters)
+                and (times is None or len(refused) < times)):
+            refused.append(parameters)
+            raise error(statement, parameters, Exception("refused by the test"))
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield refused
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def _holds(parameters, key_id: uuid.UUID) -> bool:
+    """Whether a statement's parameters hold this id (a UUID, or its hex on SQLite)."""
+    values = parameters.values() if isinstance(parameters, dict) else parameters
+    return any(str(value).replace("-", "") == key_id.hex for value in values)
+
+
+def test_a_flush_that_finds_the_database_unavailable_keeps_its_counts_for_the_next(app, demo,
+                                                                                     ava):
     key = mint_key(app, demo.acme, ava)
     api = Api(app.test_client(), key)
     for _ in range(3):
         api.get("/me")
-
-    def broken(counts):
-        from sqlalchemy.exc import OperationalError
-
-        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
-
-    monkeypatch.setattr(usage, "_write", broken)
-    assert usage.aggregator(app).flush_quietly() == 0
-    monkeypatch.undo()
+    with refused_statements(app, OperationalError) as refused:
+        assert usage.aggregator(app).flush_quietly() == 0
+    assert len(refused) == 1 and _usage_rows(app) == {}
     api.get("/me")
     usage.flush(app)
     assert _usage_rows(app)[(_row(app, key).id, usage.today())] == (4, 0, 0, 0)
+
+
+def test_a_batch_the_database_refuses_is_dropped_and_the_others_are_written(
+        app, demo, ava, monkeypatch, caplog):
+    monkeypatch.setattr(usage, "KEYS_PER_BATCH", 1)
+    clears = [mint_key(app, demo.acme, ava, f"Key {n}") for n in range(3)]
+    ids = [_row(app, clear).id for clear in clears]
+    client = app.test_client()
+    for n, clear in enumerate(clears):
+        for _ in range(n + 1):
+            assert client.get("/api/v1/me", headers=bearer(clear)).status_code == 200
+    poisoned = ids[1]
+    with refused_statements(app, DataError, lambda p: _holds(p, poisoned)) as refused:
+        assert usage.aggregator(app).flush_quietly() == 2
+    assert len(refused) == 1
+    today = usage.today()
+    assert _usage_rows(app) == {(ids[0], today): (1, 0, 0, 0), (ids[2], today): (3, 0, 0, 0)}
+    assert "usage: 1 keys' counts not written" in caplog.text
+    assert usage.flush(app) == 0  # dropped, not put back to fail again
+
+
+def test_unknown_keys_are_not_counted_and_cost_the_flush_nothing(app, demo, ava):
+    key = mint_key(app, demo.acme, ava)
+    client = app.test_client()
+    for _ in range(300):  # distinct, well-formed keys nobody has
+        assert client.get("/api/v1/me", headers=bearer(keys.generate_key())).status_code == 401
+    assert client.get("/api/v1/me", headers=bearer(key)).status_code == 200
+    with sql_statements(engine_of(app)) as seen:
+        assert usage.flush(app) == 1
+    assert [s.split()[0] for s in seen if "api_keys" in s or "key_usage_daily" in s] == [
+        "INSERT", "DELETE"], seen  # the one upsert and the prune: no lookup of hashes
+    assert _usage_rows(app) == {(_row(app, key).id, usage.today()): (1, 0, 0, 0)}
+
+
+def test_70000_pending_keys_are_flushed_in_bounded_batches_and_real_counts_are_exact(
+        app, demo, ava):
+    """As if 70,000 keys had been counted in one interval, none of which exists any more: more
+    than PostgreSQL's 65,535 parameters per statement. The real key's counts are written
+    exactly, every statement stays small, and nothing is left to fail again."""
+    key = mint_key(app, demo.acme, ava)
+    api = Api(app.test_client(), key)
+    for _ in range(5):
+        api.get("/me")
+    aggregator = usage.aggregator(app)
+    for _ in range(70_000):
+        aggregator.add(uuid.uuid4(), 200)
+    largest = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        largest.append(len(parameters or ()))
+
+    engine = engine_of(app)
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        assert usage.flush(app) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    assert max(largest) <= usage.KEYS_PER_BATCH * 6
+    assert _usage_rows(app) == {(_row(app, key).id, usage.today()): (5, 0, 0, 0)}
+    api.get("/me")
+    assert usage.flush(app) == 1
+    assert _usage_rows(app) == {(_row(app, key).id, usage.today()): (6, 0, 0, 0)}
+
+
+def test_pending_counts_are_bounded_with_one_warning_per_flush(app, demo, ava, monkeypatch,
+                                                                caplog):
+    monkeypatch.setattr(usage, "MAX_PENDING", 2)
+    clears = [mint_key(app, demo.acme, ava, f"Key {n}") for n in range(3)]
+    client = app.test_client()
+    for clear in clears:
+        for _ in range(2):
+            assert client.get("/api/v1/me", headers=bearer(clear)).status_code == 200
+    caplog.clear()
+    assert usage.flush(app) == 2
+    warnings = [r for r in caplog.records if r.name == "fvapp.usage"]
+    assert [r.getMessage() for r in warnings] == [
+        "usage: 2 requests not counted (more than 2 keys pending)"]
+
+
+def test_refused_requests_of_a_known_key_count_for_it(app_factory, app, demo, ava):
+    """Its creator removed: 401, counted as an error for the key; over its limit: 429."""
+    limited = app_factory(API_RATE_LIMIT="2 per minute")
+    adam = demo.user("adam@acme.test")  # an admin of Acme
+    kept, left = mint_key(app, demo.acme, ava, "Kept"), mint_key(app, demo.acme, adam, "Left")
+    client = limited.test_client()
+    with app.app_context():  # gone from the workspace; the key's row is still there
+        db.session.execute(delete(Membership).where(Membership.user_id == adam.id,
+                                                    Membership.workspace_id == demo.acme.id))
+        db.session.commit()
+    assert client.get("/api/v1/me", headers=bearer(left)).status_code == 401
+    assert [client.get("/api/v1/me", headers=bearer(kept)).status_code
+            for _ in range(3)] == [200, 200, 429]
+    usage.flush(limited)
+    today = usage.today()
+    assert _usage_rows(app) == {(_row(app, left).id, today): (0, 0, 0, 1),
+                                (_row(app, kept).id, today): (2, 0, 1, 0)}
 
 
 def test_counts_of_a_key_deleted_before_the_flush_do_not_block_the_others(app, demo, ava):

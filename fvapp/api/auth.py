@@ -24,8 +24,8 @@ from werkzeug.exceptions import TooManyRequests
 from .. import usage
 from ..extensions import limiter
 from ..ratelimit import ApiLimiter, Decision
-from ..services import key_auth, keys
-from ..services.key_auth import KeyRejected, Principal
+from ..services import key_auth
+from ..services.key_auth import KeyRejected, PlanRequired, Principal
 from . import bp
 
 PUBLIC_ENDPOINTS = {"api.openapi"}
@@ -61,7 +61,7 @@ def _refuse(decision: Decision, rejected: KeyRejected):
 def authenticate():
     # The request, g and the app looked up once (each use of Flask's proxies is a lookup).
     req, state = request._get_current_object(), g._get_current_object()
-    state.api_principal = state.api_rate = None
+    state.api_principal = state.api_rate = state.api_key_id = None
     if req.endpoint in PUBLIC_ENDPOINTS:
         return
     app = current_app._get_current_object()
@@ -79,9 +79,10 @@ def authenticate():
     # process refused lately waits for the verdict first: no database work for a refused flood.
     verdict = api_limiter.start(address, digest)
 
-    def admit() -> None:
+    def admit(key_id=None) -> None:
         decision = state.api_rate = verdict()
         if not decision.allowed:
+            state.api_key_id = key_id  # a known key's 429 counts for it (count_usage)
             raise TooManyRequests()
 
     if api_limiter.refused_lately(address, digest):
@@ -91,8 +92,11 @@ def authenticate():
             key_hash, timedelta(seconds=app.config["API_KEY_TOUCH_SECONDS"]), admit,
             ip=remote, user_agent=headers.get("User-Agent"))
     except KeyRejected as rejected:
-        state.api_rate = None
+        state.api_rate, state.api_key_id = None, rejected.key_id
         _refuse(api_limiter.fail(address), rejected)
+    except PlanRequired as refused:
+        state.api_key_id = refused.key_id
+        raise
     finally:
         verdict()  # the reply is always read, whatever happened meanwhile
 
@@ -107,15 +111,13 @@ def finish(response):
 
 def count_usage(response):
     """Count the answer for its key (requests per key per day, fvapp/usage.py): the key it
-    authenticated as, else, for a refused request, the key whose SHA-256 it presented (if well
-    formed). No database or Redis work: a dict increment."""
+    authenticated as, else, for a refused request, the key whose row was read (revoked, creator
+    removed, plan, rate limit). A key nobody has counts for nobody. No database or Redis work:
+    a dict increment."""
     principal = g.get("api_principal")
-    if principal is not None:
-        usage.aggregator().add(principal.key_id, response.status_code)
-        return response
-    candidate = key_auth.bearer_token(request.headers.get("Authorization"))
-    if candidate is not None and keys.is_well_formed(candidate):
-        usage.aggregator().add(keys.hash_key(candidate), response.status_code)
+    key_id = principal.key_id if principal is not None else g.get("api_key_id")
+    if key_id is not None:
+        usage.aggregator().add(key_id, response.status_code)
     return response
 
 

@@ -34,20 +34,23 @@ INVALID = "This API key is not valid. It may have been revoked."
 
 
 class KeyRejected(DomainError):
-    """401: no usable key (missing, malformed, unknown, revoked, or its creator left)."""
+    """401: no usable key (missing, malformed, unknown, revoked, or its creator left).
+    `key_id`: the key's id when its row was found (revoked, creator removed), else None."""
 
-    def __init__(self, message: str = INVALID):
+    def __init__(self, message: str = INVALID, key_id: uuid.UUID | None = None):
         super().__init__(message)
+        self.key_id = key_id
 
 
 class PlanRequired(DomainError):
-    """403: the key is fine but its workspace's plan has no API access."""
+    """403: the key is fine but its workspace's plan has no API access. `key_id`: that key."""
 
-    def __init__(self):
+    def __init__(self, key_id: uuid.UUID | None = None):
         super().__init__(
             "API access needs a paid plan. An owner can upgrade in Settings → Subscription; "
             "existing keys then work again."
         )
+        self.key_id = key_id
 
 
 class Principal(NamedTuple):
@@ -143,19 +146,21 @@ def authenticate(authorization: str | None, touch_every: timedelta, ip: str | No
 
 
 def principal_for(key_hash: str, touch_every: timedelta,
-                  admit: Callable[[], None] | None = None, ip: str | None = None,
+                  admit: Callable[[uuid.UUID | None], None] | None = None, ip: str | None = None,
                   user_agent: str | None = None) -> Principal:
     """The principal for a key's SHA-256 (candidate_hash), or KeyRejected / PlanRequired.
     `admit`, if given, runs once the key's row is read and before it is judged or touched: the
-    caller's last word (the API's rate limit, whose round trip overlaps the read); it refuses
-    by raising. `ip`, `user_agent`: as for authenticate."""
+    caller's last word (the API's rate limit, whose round trip overlaps the read); it is given
+    the key's id (None for a key nobody has) and refuses by raising. `ip`, `user_agent`: as
+    for authenticate. The refusals carry the key's id when its row was found."""
     row = _lookup(key_hash)
+    key_id = None if row is None else row.id
     if admit is not None:
-        admit()
+        admit(key_id)
     if not usable(row):
-        raise KeyRejected()
+        raise KeyRejected(key_id=key_id)
     if not rules.plan_has_api_access(row.plan):
-        raise PlanRequired()
+        raise PlanRequired(key_id)
     last_used_at = row.last_used_at
     now = utcnow()
     if needs_touch(last_used_at, now, touch_every):
