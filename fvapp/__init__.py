@@ -35,7 +35,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     migrate.init_app(
         app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True
     )
+    from . import bodies
+
     with _pages_only(app):  # their app-wide request hooks run for pages only, never under /api/
+        bodies.init_app(app)  # first: a form is read whole, or 413, before CSRF parses it
         csrf.init_app(app)
         limiter.init_app(app)
         login_manager.init_app(app)

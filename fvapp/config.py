@@ -41,6 +41,13 @@ def _integer(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {env[name]!r}") from None
 
 
+def _bytes(env: dict[str, str], name: str, default: int) -> int:
+    value = _integer(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be a number of bytes above 0, not {value}")
+    return value
+
+
 def _seconds(env: dict[str, str], name: str, default: int) -> int:
     value = _integer(env, name, default)
     if value <= 0:
@@ -145,6 +152,8 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         "LOG_REQUESTS": env.get("LOG_REQUESTS", "1").strip().lower() not in {"0", "false", "no", "off"},
         # GitHub secret-scanning public keys (JSON); unset: POST /api/secret-scanning is a 404.
         "SECRET_SCANNING_KEYS_FILE": env.get("SECRET_SCANNING_KEYS_FILE") or None,
+        # POST /api/secret-scanning's own body limit (GitHub sends large batches); 413 above it.
+        "SECRET_SCANNING_MAX_BYTES": _bytes(env, "SECRET_SCANNING_MAX_BYTES", 16 * 1024 * 1024),
     }
     if database_url.startswith("sqlite"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 15}}

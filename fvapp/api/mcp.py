@@ -27,6 +27,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.exceptions import MethodNotAllowed
 
+from .. import bodies
 from ..services import initiatives
 from ..services.errors import DomainError
 from . import ROOT, auth
@@ -257,7 +258,7 @@ async def _serve(scope: dict, body: bytes) -> tuple[int, list, bytes]:
 
 @bp.post("", provide_automatic_options=False)
 def serve():
-    body = request.get_data()
+    body = bodies.read()  # over MAX_CONTENT_LENGTH, however sent: 413 in the envelope
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},

@@ -1,6 +1,12 @@
 """POST /api/secret-scanning (SPEC §9): GitHub's secret-scanning partner endpoint. Under /api
 (so its errors are envelopes and no session is opened) but not the Bearer-key API: its own
-blueprint, no key auth, CSRF exempt; the caller proves itself with an ECDSA signature."""
+blueprint, no key auth, CSRF exempt; the caller proves itself with an ECDSA signature.
+
+Answers: 200 GitHub's feedback list; 400 a body that is not a JSON array of reports (or is
+nested too deeply); 401 a missing, unknown or invalid signature (nothing done); 404
+SECRET_SCANNING_KEYS_FILE unset; 413 a body over SECRET_SCANNING_MAX_BYTES, however sent; 503
+the keys file cannot be read or holds no usable key (or the database is unavailable).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,17 @@ import json
 
 from flask import Blueprint, current_app, request
 
+from .. import bodies
 from ..services import leaks
 from . import envelope
 
 bp = Blueprint("secret_scanning", __name__)
+EXTENSION = "fvapp_secret_scanning_keys"
+
+
+@bp.record_once
+def _keys_cache(state) -> None:
+    state.app.extensions[EXTENSION] = leaks.PublicKeys()
 
 
 @bp.post("/api/secret-scanning")
@@ -20,11 +33,10 @@ def report():
     if not keys_file:
         return envelope.error(404)
     try:
-        public_keys = leaks.load_public_keys(keys_file)
-    except (OSError, ValueError, KeyError, TypeError):
-        current_app.logger.exception("secret scanning: cannot read SECRET_SCANNING_KEYS_FILE")
+        public_keys = current_app.extensions[EXTENSION].get(keys_file)
+    except leaks.KeysUnavailable:  # logged once per change of the file
         return envelope.error(503)
-    body = request.get_data(cache=False)
+    body = bodies.read(current_app.config["SECRET_SCANNING_MAX_BYTES"])
     try:
         leaks.verify(body, request.headers.get("Github-Public-Key-Identifier"),
                      request.headers.get("Github-Public-Key-Signature"), public_keys)

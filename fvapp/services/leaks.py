@@ -7,10 +7,13 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
+import os
+import threading
 import uuid
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
@@ -23,6 +26,8 @@ from .transaction import atomic
 
 URL_MAX = 500
 
+log = logging.getLogger(__name__)
+
 
 class BadSignature(Exception):
     """Missing, unknown or invalid signature: the report is ignored."""
@@ -32,16 +37,74 @@ class BadReport(Exception):
     """The body is not a JSON array of {token, type, url, source} objects."""
 
 
+class KeysUnavailable(Exception):
+    """The verifying keys file cannot be read, or holds no usable key (503)."""
+
+
 def load_public_keys(path: str) -> dict[str, ec.EllipticCurvePublicKey]:
-    """GitHub's format: {"public_keys": [{"key_identifier", "key" (PEM), "is_current"}]}."""
-    with open(path, encoding="utf-8") as fh:
-        document = json.load(fh)
+    """GitHub's format: {"public_keys": [{"key_identifier", "key" (PEM), "is_current"}]}. An
+    entry that cannot be used (no identifier, no PEM, not an EC public key) is skipped with one
+    log line; KeysUnavailable when the file cannot be read or is not in that format."""
+    try:
+        with open(path, "rb") as fh:
+            document = json.loads(fh.read())
+    except OSError as err:
+        raise KeysUnavailable(f"cannot read {path}: {err.strerror or err}") from None
+    except (ValueError, RecursionError):
+        raise KeysUnavailable(f"{path} is not JSON") from None
+    entries = document.get("public_keys") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise KeysUnavailable(f'{path} has no "public_keys" list')
     loaded = {}
-    for entry in document.get("public_keys", []):
-        key = serialization.load_pem_public_key(entry["key"].encode("ascii"))
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            loaded[str(entry["key_identifier"])] = key
+    for number, entry in enumerate(entries):
+        try:
+            identifier, pem = entry["key_identifier"], entry["key"]
+            if not isinstance(identifier, (str, int)) or not str(identifier).strip():
+                raise ValueError("no key_identifier")
+            key = serialization.load_pem_public_key(pem.encode("ascii"))
+            if not isinstance(key, ec.EllipticCurvePublicKey):
+                raise ValueError("not an EC public key")
+        except (KeyError, TypeError, AttributeError, ValueError, UnsupportedAlgorithm) as err:
+            reason = (f"no {err}" if isinstance(err, KeyError)
+                      else (str(err).splitlines() or [type(err).__name__])[0])
+            log.warning("secret scanning: entry %d of %s skipped (%s)", number, path, reason)
+            continue
+        loaded[str(identifier).strip()] = key
     return loaded
+
+
+class PublicKeys:
+    """The verifying keys of one process: the file is read once, and again whenever it changes
+    (another inode, size or modification time: one stat per report). What a read found, a
+    failure included, stands until the file changes, so a bad file is logged once per change,
+    not once per report."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._stamp: tuple | None = None
+        self._found: dict[str, ec.EllipticCurvePublicKey] | KeysUnavailable = {}
+
+    def get(self, path: str) -> dict[str, ec.EllipticCurvePublicKey]:
+        """The usable keys; KeysUnavailable if the file cannot be read or none is usable."""
+        try:
+            info = os.stat(path)
+        except OSError as err:
+            raise KeysUnavailable(f"cannot read {path}: {err.strerror or err}") from None
+        stamp = (path, info.st_ino, info.st_size, info.st_mtime_ns)
+        with self._lock:
+            if stamp != self._stamp:
+                try:
+                    found = load_public_keys(path)
+                    if not found:
+                        raise KeysUnavailable(f"{path} holds no usable key")
+                except KeysUnavailable as err:
+                    log.error("secret scanning: %s", err)
+                    found = err
+                self._stamp, self._found = stamp, found
+            found = self._found
+        if isinstance(found, KeysUnavailable):
+            raise found
+        return found
 
 
 def verify(body: bytes, identifier: str | None, signature_b64: str | None,
@@ -70,6 +133,8 @@ def parse(body: bytes) -> list[Reported]:
         items = json.loads(body)
     except (ValueError, UnicodeDecodeError) as err:
         raise BadReport("The body is not JSON.") from err
+    except RecursionError:
+        raise BadReport("The body is nested too deeply.") from None
     if not isinstance(items, list):
         raise BadReport("The body must be a JSON array of reported tokens.")
     reported = []
