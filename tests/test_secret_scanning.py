@@ -159,3 +159,69 @@ def test_not_the_bearer_api_no_key_auth_no_csrf_no_cookie(app, signer, live_key)
     response = post(app, report(live_key.clear), signer)
     assert response.status_code == 200
     assert "Set-Cookie" not in response.headers
+
+
+# -- the verifying keys file -------------------------------------------------------------------
+
+
+def write_keys(path, *entries):
+    path.write_text(json.dumps({"public_keys": list(entries)}))
+
+
+def entry(signer):
+    return {"key_identifier": signer.identifier, "key": signer.pem(), "is_current": True}
+
+
+def skipped(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "fvapp.services.leaks" and "skipped" in r.getMessage()]
+
+
+def test_a_bad_entry_is_skipped_with_one_log_line_and_the_others_verify(app, live_key, tmp_path,
+                                                                        caplog):
+    good, path = Signer("good"), tmp_path / "keys.json"
+    write_keys(path, {"key_identifier": "broken", "key": "-----BEGIN PUBLIC KEY-----\nnope"},
+               {"key": "no identifier"}, "not an object", entry(good))
+    app.config["SECRET_SCANNING_KEYS_FILE"] = str(path)
+    for _ in range(3):  # read once: the skipped entries are logged once, not per report
+        assert post(app, report(keys.generate_key()), good).status_code == 200
+    lines = skipped(caplog)
+    assert len(lines) == 3 and all(str(path) in line for line in lines), lines
+    assert lines[0].startswith(f"secret scanning: entry 0 of {path} skipped (")
+    assert post(app, report(live_key.clear), good).json[0]["label"] == "true_positive"
+
+
+def test_the_keys_file_is_read_again_when_it_changes(app, live_key, tmp_path, caplog):
+    old, new, path = Signer("old"), Signer("new"), tmp_path / "keys.json"
+    write_keys(path, entry(old), {"key_identifier": "bad", "key": "x"})
+    app.config["SECRET_SCANNING_KEYS_FILE"] = str(path)
+    assert post(app, report(keys.generate_key()), old).status_code == 200
+    assert post(app, report(keys.generate_key()), old).status_code == 200
+    assert len(skipped(caplog)) == 1  # two reports, one read
+    write_keys(path, entry(new))  # rotated (another size)
+    assert post(app, report(keys.generate_key()), new).status_code == 200
+    assert post(app, report(keys.generate_key()), old).status_code == 401
+    replacement = tmp_path / "replacement.json"  # same size, another inode (a rename over it)
+    write_keys(replacement, entry(Signer("new")) | {"key": old.pem()})
+    replacement.replace(path)
+    assert post(app, report(keys.generate_key()), old, identifier="new").status_code == 200
+
+
+@pytest.mark.parametrize("content", [None, "{not json", '{"keys": []}',
+                                     '{"public_keys": [{"key_identifier": "x", "key": "y"}]}'],
+                         ids=["missing", "not-json", "not-the-format", "no-usable-key"])
+def test_503_only_when_the_file_cannot_be_read_or_no_key_is_usable(app, live_key, tmp_path,
+                                                                   caplog, content):
+    path = tmp_path / "keys.json"
+    if content is not None:
+        path.write_text(content)
+    app.config["SECRET_SCANNING_KEYS_FILE"] = str(path)
+    before = state(app)
+    for _ in range(2):
+        response = post(app, report(live_key.clear), Signer("x"))
+        assert response.status_code == 503 and response.json["code"] == "SERVICE_UNAVAILABLE"
+    assert state(app) == before
+    errors = [r for r in caplog.records if r.name == "fvapp.services.leaks"
+              and r.levelname == "ERROR"]
+    assert len(errors) == 1, errors  # once per change of the file, not per report
+    assert str(path) in errors[0].getMessage()

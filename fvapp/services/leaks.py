@@ -88,9 +88,9 @@ class PublicKeys:
         """The usable keys; KeysUnavailable if the file cannot be read or none is usable."""
         try:
             info = os.stat(path)
+            stamp: tuple = (path, info.st_ino, info.st_size, info.st_mtime_ns)
         except OSError as err:
-            raise KeysUnavailable(f"cannot read {path}: {err.strerror or err}") from None
-        stamp = (path, info.st_ino, info.st_size, info.st_mtime_ns)
+            stamp = (path, err.errno)
         with self._lock:
             if stamp != self._stamp:
                 try:
