@@ -1,24 +1,35 @@
-"""One log line per request (SPEC §10), written by a WSGI wrapper around the whole app:
+"""One log line per request (SPEC §10), and no key in clear in any log line (SPEC §11).
+
+The request line, written by a WSGI wrapper around the whole app through an ordinary logger,
+"fvapp.request", at INFO, with `Formatter` below:
 
     2026-12-01T04:20:43.123Z request_id=5f0e… method=GET path=/api/v1/me status=200
         duration_ms=3.1 key_prefix=fvk_live_AbCd   (one line)
 
 time (UTC), request id (the API's X-Request-Id / meta.requestId: this wrapper assigns it before
-the app runs), method, path (never the query string, which may carry anything), status, duration
-(until the app returned its response), and for a request with a Bearer key the key's display
-prefix — the 13 characters Settings shows, never the key; a token that is not shaped like a key
-is not logged at all. Never a header value, cookie or body.
+the app runs), method, path (never the query string, which may carry anything; a key-shaped
+string in it is written as its display prefix), status, duration (until the app returned its
+response), and for a request with a Bearer key the key's display prefix — the 13 characters
+Settings shows, never the key; a token that is not shaped like a key is not logged at all.
+Never a header value, cookie or body. No database or Redis, no Flask hooks: a uuid4, a clock
+read, a regex on the Authorization header when there is one, one logging call.
 
-Cheap by design, the API's hot path runs through it: no database or Redis, no Flask hooks; a uuid4,
-a clock read, a regex on the Authorization header when there is one, one logging call (or,
-with the default handler, one write of the same line: `_emit`). Logger
-"fvapp.request" at INFO; when nothing configured a handler for it, it writes to the process's
-stderr (where gunicorn's workers' output goes). LOG_REQUESTS=0 turns it off.
+Any handler works: one configured for "fvapp.request" gets the records (give it `Formatter` for
+the line above); when none is, install() gives the logger a handler writing to the process's
+stderr (where gunicorn's workers' output goes) with `Formatter`, and turns its propagation off
+(one line, not a second copy through the root logger's handlers). LOG_REQUESTS=0 turns the
+line off.
+
+Keys in the other logs: `RedactKeys`, a logging.Filter, rewrites every key-shaped string of a
+record (message and traceback) as its display prefix, on the app's logger (Flask's app.logger),
+the error handlers' ("fvapp.errors"), Werkzeug's (the development server's access line, `make
+run`) and gunicorn's error log.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 import uuid
@@ -29,17 +40,57 @@ from .services import keys
 REQUEST_ID = "fvapp.request_id"  # the WSGI environ key the API's envelope reads it from
 LOGGER = "fvapp.request"
 PATH_MAX = 300  # characters logged of a path
+# The loggers whose records may quote a request (a path, a request line, an exception's text).
+REDACTED_LOGGERS = ("fvapp.errors", "werkzeug", "gunicorn.error")
 
 log = logging.getLogger(LOGGER)
 
+# A key, or anything that starts like one: "fvk_live_" (its underscores maybe percent-encoded,
+# as in a request line) and more than the 4 characters of the display prefix.
+KEY_SHAPED = re.compile(rf"fvk(?:_|%5f)live(?:_|%5f)([0-9A-Za-z]{{{keys.DISPLAY_CHARS}}})"
+                        r"[0-9A-Za-z]+", re.IGNORECASE)
 
-class _Stderr(logging.StreamHandler):
-    """Writes to whatever sys.stderr is at the time of the call (as logging.lastResort does),
-    not to the one there was when the handler was made."""
+
+def redact(text: str) -> str:
+    """`text` with every key-shaped string written as its display prefix (fvk_live_AbCd…)."""
+    return KEY_SHAPED.sub(lambda found: f"{keys.KEY_PREFIX}{found.group(1)}…", text)
+
+
+class RedactKeys(logging.Filter):
+    """A filter for loggers whose records may quote a request: the message and the traceback
+    are written with every key-shaped string as its display prefix."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if KEY_SHAPED.search(message):
+            record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            # Formatter.format uses exc_text when set: the traceback, redacted once here.
+            text = logging.Formatter().formatException(record.exc_info)
+            if KEY_SHAPED.search(text):
+                record.exc_text = redact(text)
+        return True
+
+
+REDACT_KEYS = RedactKeys()
+
+
+class Formatter(logging.Formatter):
+    """The request line: the UTC time to the millisecond, then the message."""
+
+    converter = time.gmtime
+
+    def __init__(self):
+        super().__init__("%(asctime)s.%(msecs)03dZ %(message)s", "%Y-%m-%dT%H:%M:%S")
+
+
+class StderrHandler(logging.StreamHandler):
+    """The default handler: writes to whatever sys.stderr is at the time of the call (as
+    logging.lastResort does), not to the one there was when the handler was made."""
 
     def __init__(self):
         super().__init__()
-        self.setFormatter(_formatter())
+        self.setFormatter(Formatter())
 
     @property
     def stream(self):
@@ -48,12 +99,6 @@ class _Stderr(logging.StreamHandler):
     @stream.setter
     def stream(self, value):  # StreamHandler.__init__ assigns it; always sys.stderr here
         pass
-
-
-def _formatter() -> logging.Formatter:
-    formatter = logging.Formatter("%(asctime)s.%(msecs)03dZ %(message)s", "%Y-%m-%dT%H:%M:%S")
-    formatter.converter = time.gmtime
-    return formatter
 
 
 def _printable(text: str, limit: int) -> str:
@@ -76,6 +121,12 @@ def key_prefix(authorization: str | None) -> str:
     return keys.display_prefix(token).rstrip("…")
 
 
+def logged_path(environ) -> str:
+    """The request's path as the line shows it: printable, cut, keys as their display prefix."""
+    return redact(_printable(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+                             PATH_MAX))
+
+
 class RequestLog:
     """The WSGI middleware: app.wsgi_app = RequestLog(app.wsgi_app)."""
 
@@ -94,53 +145,27 @@ class RequestLog:
         try:
             return self.wsgi_app(environ, recording_start_response)
         finally:
-            _emit(
+            log.info(
                 "request_id=%s method=%s path=%s status=%s duration_ms=%.1f key_prefix=%s",
                 request_id,
                 _printable(environ.get("REQUEST_METHOD", "-"), 16),
-                _printable(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), PATH_MAX),
+                logged_path(environ),
                 status[0],
                 (time.perf_counter() - started) * 1000,
                 key_prefix(environ.get("HTTP_AUTHORIZATION")),
             )
 
 
-_stamp: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
-
-
-def _emit(message: str, *args) -> None:
-    """log.info(message, *args). While the one handler is install()'s own stderr handler (no
-    filters, no propagation), the line is written straight to it: the same text as its
-    formatter's, without a LogRecord and the logging machinery (a few per cent of an API
-    request). Any other set-up (handlers configured, a test's capture) gets log.info."""
-    handlers = log.handlers
-    if (len(handlers) != 1 or type(handlers[0]) is not _Stderr or log.propagate or log.filters
-            or handlers[0].filters or not log.isEnabledFor(logging.INFO)
-            or handlers[0].level > logging.INFO):
-        log.info(message, *args)
-        return
-    global _stamp
-    now, stamp = time.time(), _stamp
-    if stamp[0] != int(now):
-        stamp = _stamp = (int(now), time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(now))))
-    line = f"{stamp[1]}.{int((now - stamp[0]) * 1000):03d}Z {message % args}\n"
-    handler = handlers[0]
-    with handler.lock:
-        try:
-            stream = sys.stderr
-            stream.write(line)
-            stream.flush()
-        except Exception:  # as logging does: report it, never fail the request
-            handler.handleError(logging.makeLogRecord({"msg": line, "args": None}))
-
-
 def install(app) -> None:
-    """Wrap the app (outermost) unless LOG_REQUESTS is off; give the logger a stderr handler at
+    """Keys are redacted in the logs that may quote a request (always); the request line: wrap
+    the app (outermost) unless LOG_REQUESTS is off, and give its logger a stderr handler at
     INFO unless one was configured for it."""
+    for logger in (app.logger, *map(logging.getLogger, REDACTED_LOGGERS)):
+        logger.addFilter(REDACT_KEYS)  # once: addFilter keeps one of each
     if not app.config.get("LOG_REQUESTS", True):
         return
     if not log.handlers:
-        log.addHandler(_Stderr())
+        log.addHandler(StderrHandler())
         log.propagate = False  # one line, not a second copy through the root logger's handlers
     if log.level == logging.NOTSET:
         log.setLevel(logging.INFO)

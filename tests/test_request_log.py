@@ -4,8 +4,10 @@ body or a query string."""
 
 from __future__ import annotations
 
+import io
 import logging
 import re
+import threading
 
 import pytest
 
@@ -108,26 +110,110 @@ def test_the_key_prefix_is_taken_only_from_a_key_shaped_bearer_token():
     assert key_prefix(f"Bearer {key}x") == key_prefix("Bearer sk_live_123") == "-"
 
 
+def test_the_line_goes_through_logging_with_any_handler_and_formatter(app, capsys):
+    """An ordinary logger: the default stderr handler takes whatever formatter an operator
+    gives it, and a handler of one's own gets the same records (with request_log.Formatter,
+    the documented line)."""
+    default = [h for h in request_log.log.handlers if isinstance(h, request_log.StderrHandler)]
+    assert len(default) == 1  # install()'s
+    mine = logging.StreamHandler(io.StringIO())
+    mine.setFormatter(request_log.Formatter())
+    request_log.log.addHandler(mine)
+    default[0].setFormatter(logging.Formatter("custom %(levelname)s %(name)s: %(message)s"))
+    try:
+        capsys.readouterr()
+        response = app.test_client().get("/api/v1/me")
+    finally:
+        default[0].setFormatter(request_log.Formatter())
+        request_log.log.removeHandler(mine)
+    rid = response.headers["X-Request-Id"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"custom INFO fvapp.request: request_id={rid} method=GET path=/api/v1/me status=401 "
+        + re.search(r"duration_ms=\S+", mine.stream.getvalue()).group() + " key_prefix=-"]
+    line = LINE.match(mine.stream.getvalue().rstrip("\n"))
+    assert line and line["request_id"] == rid and line["status"] == "401"
+
+
 @pytest.mark.parametrize(("now", "stamp"), [(1_764_562_843.1239, "2025-12-01T04:20:43.123Z"),
-                                           (1_764_562_843.9996, "2025-12-01T04:20:43.999Z"),
                                            (1_764_562_844.0, "2025-12-01T04:20:44.000Z")])
-def test_the_direct_write_is_the_formatters_line(app, capsys, monkeypatch, now, stamp):
-    """With the default stderr handler the line is written without a LogRecord (_emit): the
-    same text as the handler's formatter would write, to the millisecond."""
-    own = [h for h in request_log.log.handlers if type(h) is request_log._Stderr]
-    assert len(own) == 1  # install()'s; pytest's capture handlers are set aside for the test
-    monkeypatch.setattr(request_log.log, "handlers", own)
-    monkeypatch.setattr(request_log.log, "info", None)  # not called: the direct write is
-    monkeypatch.setattr(request_log.time, "time", lambda: now)
-    capsys.readouterr()
-    request_log._emit("request_id=%s status=%s duration_ms=%.1f", "abc", "200", 1.25)
+def test_the_formatter_writes_utc_to_the_millisecond(now, stamp):
     record = logging.LogRecord(request_log.LOGGER, logging.INFO, __file__, 1,
-                               "request_id=%s status=%s duration_ms=%.1f", ("abc", "200", 1.25),
-                               None)
+                               "request_id=%s status=%s", ("abc", "200"), None)
     record.created, record.msecs = now, int((now - int(now)) * 1000) + 0.0
-    expected = own[0].format(record) + "\n"
-    assert capsys.readouterr().err == expected
-    assert expected == f"{stamp} request_id=abc status=200 duration_ms=1.2\n"
+    assert request_log.Formatter().format(record) == f"{stamp} request_id=abc status=200"
+
+
+# -- keys in clear, anywhere in a log line -------------------------------------------------------
+
+
+def test_a_key_in_the_path_is_logged_as_its_display_prefix(app, demo, logged):
+    key = mint_key(demo.app, demo.acme, demo.user("ava@acme.test"))
+    client = app.test_client()
+    logged()
+    client.get(f"/api/v1/{key}?api_key={key}")
+    client.get(f"/api/v1/initiatives/{key}x", headers=bearer(key))
+    client.get("/settings/" + key.replace("_", "%5F"))
+    lines = logged()
+    assert [line["path"] for line in lines] == [
+        f"/api/v1/{key[:13]}…", f"/api/v1/initiatives/{key[:13]}…", f"/settings/{key[:13]}…"]
+    assert key not in logged.everything() and key[13:] not in logged.everything()
+
+
+def test_redact_writes_every_key_shaped_string_as_its_prefix():
+    key = keys.generate_key()
+    assert request_log.redact(f"GET /a/{key}?k={key} x") == f"GET /a/{key[:13]}…?k={key[:13]}… x"
+    assert request_log.redact("fvk%5Flive%5F" + key[9:]) == key[:13] + "…"
+    assert request_log.redact("fvk_live_abc and fvk_live_") == "fvk_live_abc and fvk_live_"
+
+
+def test_the_error_log_writes_keys_as_their_prefix(app_factory, demo, capsys, caplog):
+    app = app_factory()
+    key = mint_key(demo.app, demo.acme, demo.user("ava@acme.test"))
+
+    @app.get("/api/v1/boom/<path:rest>")
+    def boom(rest):
+        app.logger.warning("about to fail for %s", rest)
+        raise RuntimeError(f"failed for {rest}")
+
+    caplog.set_level(logging.INFO)
+    capsys.readouterr()
+    response = app.test_client().get(f"/api/v1/boom/{key}")
+    assert response.status_code == 500 and key not in response.text
+    text = caplog.text + capsys.readouterr().err
+    assert "RuntimeError: failed for " + key[:13] + "…" in text  # the traceback, redacted
+    assert f"about to fail for {key[:13]}…" in text
+    assert f"unhandled error on GET /api/v1/boom/{key[:13]}…" in text
+    assert key not in text
+
+
+def test_the_development_servers_access_line_writes_keys_as_their_prefix(app, demo, capfd,
+                                                                          caplog):
+    """`make run` serves with Werkzeug's development server (flask run → run_simple →
+    make_server), whose access line quotes the request line, query string included."""
+    import requests
+    from werkzeug.serving import make_server
+
+    key = mint_key(demo.app, demo.acme, demo.user("ava@acme.test"))
+    caplog.set_level(logging.INFO)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        assert requests.get(f"{base}/api/v1/{key}?api_key={key}", timeout=10,
+                            headers=bearer(key)).status_code == 404
+        encoded = key.replace("_", "%5F")
+        requests.get(f"{base}/api/v1/{encoded}", timeout=10)
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+    access = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert len(access) == 2, access
+    assert f"/api/v1/{key[:13]}…?api_key={key[:13]}…" in access[0]
+    captured = capfd.readouterr()
+    everything = caplog.text + captured.out + captured.err
+    assert key not in everything and key[13:] not in everything and encoded not in everything
 
 
 def test_request_logging_can_be_turned_off(app_factory, logged):
