@@ -195,6 +195,7 @@ def test_the_development_servers_access_line_writes_keys_as_their_prefix(app, de
 
     key = mint_key(demo.app, demo.acme, demo.user("ava@acme.test"))
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="werkzeug")  # other tests quiet it
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
