@@ -3,8 +3,9 @@
 Each process keeps its own counts in memory: the API's after_request hook (fvapp/api/auth.py,
 one call) adds 1 under a lock, nothing else. A daemon thread, started lazily in each process
 (so after gunicorn forks), writes them at most once per USAGE_FLUSH_INTERVAL seconds (default
-60) as ONE additive upsert (`INSERT … ON CONFLICT (key_id, day) DO UPDATE SET ok = ok +
-excluded.ok, …`, the same on SQLite and PostgreSQL), and once more when the process exits
+60) as additive upserts, one per KEYS_PER_BATCH keys (`INSERT … ON CONFLICT (key_id, day) DO
+UPDATE SET ok = ok + excluded.ok, …`, the same on SQLite and PostgreSQL; one statement for any
+usual flush), and once more when the process exits
 (atexit: gunicorn's graceful worker exit runs it). Rows older than 90 days are pruned at most
 once an hour per process.
 
@@ -23,6 +24,7 @@ flush writes KEYS_PER_BATCH keys per statement, each batch in its own transactio
 database refuses because a key was deleted meanwhile is written again without it; a batch that
 fails otherwise is dropped with a log line, so it cannot block the others; while the database is
 unavailable, the batch and those after it are put back for the next flush.
+
 In tests (FVAPP_ENV=testing) no thread is started unless USAGE_FLUSH_IN_BACKGROUND=1: tests call
 `flush()` themselves, so statement counts are never disturbed by a background write.
 """
