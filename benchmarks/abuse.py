@@ -122,6 +122,12 @@ class Answer:
     body: bytes = b""
     upstream: str = ""
     error: str = ""
+    content_type: str = ""
+
+    @property
+    def from_the_api(self) -> bool:
+        """Answered by the app's API (JSON), not by nginx (its own error pages are HTML)."""
+        return self.status > 0 and self.content_type.startswith("application/json")
 
 
 class Http:
@@ -145,7 +151,8 @@ class Http:
         try:
             connection.request(method, path, body=body, headers=sent)
             response = connection.getresponse()
-            answer = Answer(response.status, response.read(), response.getheader("X-Upstream", ""))
+            answer = Answer(response.status, response.read(), response.getheader("X-Upstream", ""),
+                            content_type=response.getheader("Content-Type", ""))
         except (OSError, http.client.HTTPException) as err:
             connection.close()
             self.connection = None
@@ -187,7 +194,10 @@ class Http:
         found = re.match(rb"HTTP/1\.[01] (\d{3})", bytes(received))
         if not found:
             return Answer(0, error=f"no status line in {bytes(received[:80])!r}")
-        return Answer(int(found.group(1)), bytes(received.partition(b"\r\n\r\n")[2]))
+        head, _, rest = bytes(received).partition(b"\r\n\r\n")
+        content_type = re.search(rb"(?im)^content-type:\s*(\S+)", head)
+        return Answer(int(found.group(1)), rest,
+                      content_type=content_type.group(1).decode() if content_type else "")
 
 
 def rpc(method: str, params: dict, ident: int = 1) -> bytes:
@@ -218,6 +228,7 @@ class Report:
     unexpected: Counter = field(default_factory=Counter)  # (kind, what, outcome, expected) → count
     samples: list[str] = field(default_factory=list)  # a few unexpected answers' bodies
     distinct_unknown: Counter = field(default_factory=Counter)  # instance → distinct unknown keys it got
+    not_from_the_app: Counter = field(default_factory=Counter)  # kind → API answers nginx made itself
     exit_codes: dict = field(default_factory=dict)
     error_lines: dict = field(default_factory=dict)
     stuck_threads: int = 0
@@ -281,6 +292,9 @@ class Report:
                        f"{', '.join(f'{i} {n:,}' for i, n in sorted(self.distinct_unknown.items()))} "
                        f"(one flush's IN (…) breaks past {IN_PARAMETERS:,} in one worker; the most "
                        f"an instance got is {most / IN_PARAMETERS:.0%} of that)")
+        if self.not_from_the_app:
+            out.append(f"  answered by nginx itself, not the app (not counted for usage): "
+                       f"{', '.join(f'{k} {n:,}' for k, n in sorted(self.not_from_the_app.items()))}")
         out.append("  usage per valid key, counted by the client vs stored (ok/denied/limited/errors):")
         for number, (key, counts) in enumerate(self.expected.items(), 1):
             stored = self.stored.get(key, Counter())
@@ -319,12 +333,16 @@ class Traffic:
         outcome = outcome or (str(answer.status) if answer.status else f"no answer ({answer.error[:60]})")
         with self.lock:
             self.report.answers[(kind, what, outcome)] += 1
-            if key_id is not None and answer.status:
+            if key_id is not None and answer.from_the_api:
                 self.report.expected[key_id][column(answer.status)] += 1
+            if answer.status and not answer.from_the_api and kind != "attacker":
+                self.report.not_from_the_app[kind] += 1
             if expected is not None and outcome not in expected:
                 self.report.unexpected[(kind, what, outcome, "/".join(sorted(expected)))] += 1
-                if len(self.report.samples) < 20:
-                    self.report.samples.append(f"{kind} {what}: {outcome} {answer.body[:160]!r}")
+                sample = f"{kind} {what}: {outcome} {answer.body[:160]!r}"
+                if len(self.report.samples) < 20 and not any(
+                        s.startswith(f"{kind} {what}: {outcome} ") for s in self.report.samples):
+                    self.report.samples.append(sample)
 
     # -- the valid clients -----------------------------------------------------------------
 
@@ -402,6 +420,7 @@ class Traffic:
         http = Http(self.port, ATTACKER)
         refused = {"401", "429"}
         nested = b"[" * DEPTH + b"]" * DEPTH
+        full = json.dumps({"title": "Full"}).encode() + b" " * (MIB - 100)  # under every limit
 
         def run():
             self.probed.wait(timeout=max(0.0, self.deadline - time.monotonic()))
@@ -415,6 +434,9 @@ class Traffic:
                     ("no key", http.send("GET", "/api/v1/initiatives"), refused),
                     ("unknown key: MCP tools/call", http.send(
                         "POST", "/api/mcp", keys.generate_key(), tool_call("whoami"), MCP_HEADERS), refused),
+                    ("unknown key: a body of 1 MiB (Content-Length)", http.send(
+                        "POST", "/api/v1/initiatives", keys.generate_key(), full,
+                        {"Content-Type": "application/json"}), refused),
                     ("unknown key: JSON nested 50,000 deep", http.send(
                         "POST", "/api/v1/initiatives", keys.generate_key(), nested,
                         {"Content-Type": "application/json"}), refused | {"400"}),
@@ -434,7 +456,7 @@ class Traffic:
             while self.running():
                 answer = http.send("GET", "/api/v1/me", keys.generate_key(), keep_alive=True)
                 self.record("flood", "distinct unknown key: GET /api/v1/me", answer, refused)
-                if answer.upstream:
+                if answer.from_the_api:  # the app counted it (nginx answers some itself)
                     seen[answer.upstream] += 1
             with self.lock:
                 self.report.distinct_unknown.update(seen)

@@ -25,7 +25,7 @@ def test_thirty_seconds_of_abuse_leave_the_valid_clients_and_their_counts_untouc
     figures = "\n".join(report.lines())
     print("\n" + figures)
     assert report.total("flood") > 1000, figures  # the attacker did flood
-    assert all(report.total(f"client {n}") >= 30 for n in range(1, abuse.CLIENTS + 1)), figures
+    assert all(report.total(f"client {n}") >= 20 for n in range(1, abuse.CLIENTS + 1)), figures
     assert report.valid_not_2xx == 0, figures
     assert report.server_errors == 0, figures
     assert not report.unexpected, figures
