@@ -8,8 +8,9 @@ nginx passes X-Forwarded-For, the app trusts one hop):
 - one attacker on the same address as valid client 1, holding one valid key of its own and
   signing leak reports with a key the instances trust: bodies over 1 MiB sent chunked (REST, MCP,
   the sign-in page), JSON nested 50,000 deep (REST, MCP, a signed leak report), an unknown MCP
-  tool; unknown, malformed and badly checksummed keys; and a flood of distinct unknown keys on
-  keep-alive connections, as fast as the instances answer.
+  tool; unknown, malformed and badly checksummed keys, one of them with a 1 MiB body (under
+  every limit: the app refuses it unread); and a flood of distinct unknown keys on keep-alive
+  connections, as fast as the instances answer.
 
 The limits are production's: 600 requests a minute per key, 30 failed authentications a minute
 per address. nginx lets bodies through to the app as the client sent them (chunked stays
@@ -20,7 +21,8 @@ SPEC §11 names (413 for a body over the limit however it is sent, 400 for JSON 
 JSON-RPC -32602 for an unknown tool, 401 or 429 for a key nobody has); after a graceful stop
 (TERM: each worker writes its usage counts as it exits) key_usage_daily holds exactly what each
 valid client counted, per key and per class (ok 2xx, denied 403, limited 429, errors other 4xx
-and 5xx); every instance exited with status 0; and no error line (ERROR or CRITICAL, a
+and 5xx), of the answers the API gave (JSON; an error page nginx makes itself is no answer of the
+app's and is shown apart); every instance exited with status 0; and no error line (ERROR or CRITICAL, a
 traceback, nginx's error and worse) in either instance's log or nginx's.
 
 Standalone it makes a scratch PostgreSQL database (migrated, the demo seeded, the keys minted)
