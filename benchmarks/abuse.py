@@ -165,6 +165,11 @@ class Http:
             connection.close()
         return answer
 
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
     def send_chunked(self, method: str, path: str, body: bytes, headers: dict,
                      key: str | None = None, piece: int = 64 * 1024) -> Answer:
         """The body in chunks (Transfer-Encoding: chunked); stops sending as soon as an answer
@@ -455,11 +460,14 @@ class Traffic:
         def run():
             self.probed.wait(timeout=max(0.0, self.deadline - time.monotonic()))
             seen: Counter = Counter()
-            while self.running():
-                answer = http.send("GET", "/api/v1/me", keys.generate_key(), keep_alive=True)
-                self.record("flood", "distinct unknown key: GET /api/v1/me", answer, refused)
-                if answer.from_the_api:  # the app counted it (nginx answers some itself)
-                    seen[answer.upstream] += 1
+            try:
+                while self.running():
+                    answer = http.send("GET", "/api/v1/me", keys.generate_key(), keep_alive=True)
+                    self.record("flood", "distinct unknown key: GET /api/v1/me", answer, refused)
+                    if answer.from_the_api:  # the app counted it (nginx answers some itself)
+                        seen[answer.upstream] += 1
+            finally:
+                http.close()
             with self.lock:
                 self.report.distinct_unknown.update(seen)
         return run
