@@ -21,9 +21,14 @@ SPEC §11 names (413 for a body over the limit however it is sent, 400 for JSON 
 JSON-RPC -32602 for an unknown tool, 401 or 429 for a key nobody has); after a graceful stop
 (TERM: each worker writes its usage counts as it exits) key_usage_daily holds exactly what each
 valid client counted, per key and per class (ok 2xx, denied 403, limited 429, errors other 4xx
-and 5xx), of the answers the API gave (JSON; an error page nginx makes itself is no answer of the
-app's and is shown apart); every instance exited with status 0; and no error line (ERROR or CRITICAL, a
-traceback, nginx's error and worse) in either instance's log or nginx's.
+and 5xx), of the answers the API gave (JSON; an error page nginx makes itself is no answer of
+the app's and is shown apart); every instance exited with status 0; and no error line (ERROR or
+CRITICAL, a traceback, nginx's error and worse) in either instance's log or nginx's.
+
+The flood's scale: one request is one distinct key. A usage flush that looks up more than
+65,535 of them in one IN (…) fails on PostgreSQL; one worker would need about 2,200 of them a
+second for 30 s, far more than two instances answer on a small machine, so the run prints how
+many each instance got against that figure rather than reaching it.
 
 Standalone it makes a scratch PostgreSQL database (migrated, the demo seeded, the keys minted)
 and drops it at the end; tests/test_abuse_run.py runs the same run() on the suite's database.
