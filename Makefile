@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint install clean bench soak
+.PHONY: run test lint install clean bench soak abuse
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,3 +42,9 @@ bench: $(STAMP)
 # several instances"; SOAK_ARGS="--duration 120" for a shorter run.
 soak: $(STAMP)
 	$(BIN)/python -m benchmarks.soak $(SOAK_ARGS)
+
+# The abuse run of SPEC §11: nginx in front of two gunicorn instances on the local PostgreSQL and
+# Redis, eight valid clients and an attacker sharing client 1's address for 30 s, then the verdict
+# (valid clients only 2xx, no 5xx, usage counts exact, no log errors). ABUSE_ARGS="--duration 60".
+abuse: $(STAMP)
+	$(BIN)/python -m benchmarks.abuse $(ABUSE_ARGS)

@@ -10,6 +10,9 @@ import faulthandler
 import multiprocessing
 import os
 import sys
+import time
+
+from gunicorn.http.errors import ParseException
 
 bind = os.environ.get("FVAPP_BIND", "127.0.0.1:8000")
 
@@ -53,6 +56,31 @@ control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
 control_socket_disable = not control_socket
 if os.path.isdir("/dev/shm"):  # noqa: S108 (a RAM disk for the workers' heartbeat files, not temp data)
     worker_tmp_dir = "/dev/shm"  # noqa: S108
+
+
+# A request the app answers from its headers alone (401, 429, 413 on Content-Length) leaves its
+# body unread. A socket closed with unread bytes sends RST, and a proxy still writing the body
+# sees "Broken pipe": nginx answers 502 and counts the instance failed, so anyone's large bodies
+# with a bad key take every instance out of nginx for its fail_timeout (SPEC §11). The rest of the
+# body is read and dropped before the connection closes, at most DRAIN_BYTES and DRAIN_SECONDS.
+DRAIN_BYTES = int(os.environ.get("GUNICORN_DRAIN_BYTES", str(32 * 1024 * 1024)))
+DRAIN_SECONDS = float(os.environ.get("GUNICORN_DRAIN_SECONDS", "2"))
+
+
+def post_request(worker, req, environ, resp):
+    body, sock = environ.get("wsgi.input"), environ.get("gunicorn.socket")
+    if body is None or sock is None:
+        return
+    deadline, left = time.monotonic() + DRAIN_SECONDS, DRAIN_BYTES
+    try:
+        while left > 0 and (remaining := deadline - time.monotonic()) > 0:
+            sock.settimeout(remaining)
+            data = body.read(min(65536, left))
+            if not data:
+                return
+            left -= len(data)
+    except (OSError, ParseException):  # the client left, waited, or sent a malformed chunk
+        return
 
 
 def post_worker_init(worker):

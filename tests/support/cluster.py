@@ -64,6 +64,7 @@ http {{
             proxy_connect_timeout 2s;
             proxy_read_timeout 60s;
             add_header X-Upstream $upstream_addr always;
+{directives}
         }}
     }}
 }}
@@ -80,10 +81,11 @@ def _answers(url: str) -> bool:
 class Nginx:
     """nginx in the foreground (daemon off), its own prefix, config, pid file and logs."""
 
-    def __init__(self, workdir: Path, upstreams: list[str]):
+    def __init__(self, workdir: Path, upstreams: list[str], directives: str = ""):
+        """`directives`: more nginx directives for the location (they win over the server's)."""
         if NGINX is None:
             raise RuntimeError("nginx is not installed (apt-get install nginx)")
-        self.workdir, self.upstreams = workdir, upstreams
+        self.workdir, self.upstreams, self.directives = workdir, upstreams, directives
         self.conf = workdir / "nginx.conf"
         self.error_log = workdir / "nginx-error.log"
         self.access_log = workdir / "nginx-access.log"
@@ -103,6 +105,7 @@ class Nginx:
                 # As root, nginx's workers would become "nobody", who cannot enter the work dir.
                 user="user root;" if os.geteuid() == 0 else "",
                 servers="\n".join(f"        server {address};" for address in self.upstreams),
+                directives="\n".join(f"            {line.strip()}" for line in self.directives.splitlines()),
             ))
             self.process = subprocess.Popen(  # noqa: S603 (our own command line)
                 [NGINX, "-p", str(self.workdir), "-c", str(self.conf), "-e", str(self.error_log),
@@ -192,9 +195,10 @@ def cluster_env(database_url: str, redis_url: str, prefix: str, **extra) -> dict
 
 
 @contextmanager
-def cluster(workdir: Path, env: dict, instances: int = 2, workers: int = 2):
+def cluster(workdir: Path, env: dict, instances: int = 2, workers: int = 2, nginx_directives: str = ""):
     """nginx on a free port in front of `instances` gunicorn instances with `workers` workers
-    each, os.environ plus `env`; all stopped on the way out."""
+    each, os.environ plus `env` (and `nginx_directives` added to its location); all stopped on
+    the way out."""
     with ExitStack() as stack:
         started = []
         for number in range(instances):
@@ -203,7 +207,7 @@ def cluster(workdir: Path, env: dict, instances: int = 2, workers: int = 2):
             started.append(instance.launch())
         for instance in started:
             instance.wait_serving()
-        nginx = Nginx(workdir, [instance.address for instance in started])
+        nginx = Nginx(workdir, [instance.address for instance in started], nginx_directives)
         stack.callback(nginx.stop)
         nginx.start()
         yield Cluster(nginx, started)
