@@ -399,14 +399,14 @@ def round_trips(args, ops: list[str], drops: list, count: int = 50) -> bool:
                         continue
                     sent = requests_of(op, data, mcp)
 
-                    def send(i, url=url, sent=sent):
+                    def send(i, url=url, sent=sent, what=f"{op} on {who}"):
                         method, path, headers, body = sent[i % len(sent)]
                         if method == "PATCH":
                             body = json.dumps({"title": f"Counted title {i:06d}"})
                         answer = session.request(method, url + path, headers=headers, data=body,
                                                  timeout=10)
                         if not 200 <= answer.status_code < 300:
-                            raise SystemExit(f"{op} on {who}: {answer.status_code} {answer.text}")
+                            raise SystemExit(f"{what}: {answer.status_code} {answer.text}")
 
                     for i in range(10):
                         send(i)

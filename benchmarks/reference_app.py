@@ -35,12 +35,21 @@ KEY_SQL = (
     " JOIN users u ON u.id = k.created_by_id LEFT JOIN memberships m"
     " ON m.user_id = k.created_by_id AND m.workspace_id = k.workspace_id WHERE k.key_hash = %s"
 )
-COLUMNS = "id, title, description, archived_at, created_at, updated_at"
-LIST_SQL = (f"SELECT {COLUMNS} FROM initiatives WHERE workspace_id = %s AND archived_at IS NULL"
-            " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s")
-GET_SQL = f"SELECT {COLUMNS} FROM initiatives WHERE id = %s AND workspace_id = %s"
+LIST_SQL = {  # active or archived initiatives, newest first
+    "false": "SELECT id, title, description, archived_at, created_at, updated_at FROM initiatives"
+             " WHERE workspace_id = %s AND archived_at IS NULL"
+             " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
+    "true": "SELECT id, title, description, archived_at, created_at, updated_at FROM initiatives"
+            " WHERE workspace_id = %s AND archived_at IS NOT NULL"
+            " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
+}
+GET_SQL = ("SELECT id, title, description, archived_at, created_at, updated_at FROM initiatives"
+           " WHERE id = %s AND workspace_id = %s")
 INSERT_SQL = ("INSERT INTO initiatives (id, workspace_id, created_by_id, title, description,"
-              f" created_at, updated_at) VALUES (%s, %s, %s, %s, %s, now(), now()) RETURNING {COLUMNS}")
+              " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, now(), now())"
+              " RETURNING id, title, description, archived_at, created_at, updated_at")
+UPDATE_SQL = ("UPDATE initiatives SET {} WHERE id = %s AND workspace_id = %s"
+              " RETURNING id, title, description, archived_at, created_at, updated_at")
 _connection: psycopg.Connection | None = None
 
 
@@ -76,13 +85,13 @@ def envelope(status: int, fields: str) -> Response:
 
 
 def success(data: dict, status: int = 200) -> Response:
-    return envelope(status, '"success":true,"data":' + json.dumps(data, separators=(",", ":")))
+    return envelope(status, '"success":true,"data":' + json.dumps(data, separators=(",", ":"), ensure_ascii=False))
 
 
 @app.errorhandler(Refused)
 def refused(exc: Refused) -> Response:
     fields = json.dumps({"success": False, "error": exc.message, "code": exc.code},
-                        separators=(",", ":"))[1:-1]
+                        separators=(",", ":"), ensure_ascii=False)[1:-1]
     response = envelope(exc.status, fields)
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
@@ -151,9 +160,10 @@ def list_initiatives():
         offset = int(request.args.get("offset", 0))
     except ValueError:
         raise Refused(400, "VALIDATION_ERROR", "limit and offset are integers.") from None
-    if not 1 <= limit <= 100 or offset < 0:
-        raise Refused(400, "VALIDATION_ERROR", "limit 1–100, offset ≥ 0.")
-    rows = connection().execute(LIST_SQL, (p[9], limit + 1, offset)).fetchall()
+    archived = request.args.get("archived", "false")
+    if not 1 <= limit <= 100 or offset < 0 or archived not in ("true", "false"):
+        raise Refused(400, "VALIDATION_ERROR", "archived true/false, limit 1–100, offset ≥ 0.")
+    rows = connection().execute(LIST_SQL[archived], (p[9], limit + 1, offset)).fetchall()
     return success({"items": [initiative(row) for row in rows[:limit]],
                     "pagination": {"limit": limit, "offset": offset,
                                    "has_more": len(rows) > limit}})
@@ -195,9 +205,8 @@ def update_initiative(raw_id: str):
         sets.append("archived_at = CASE WHEN %s THEN COALESCE(archived_at, now()) END")
         values.append(body["archived"])
     sets.append("updated_at = now()")
-    row = connection().execute(
-        f"UPDATE initiatives SET {', '.join(sets)} WHERE id = %s AND workspace_id = %s"  # noqa: S608 (fixed column names)
-        f" RETURNING {COLUMNS}", (*values, initiative_id(raw_id), p[9])).fetchone()
+    sql = UPDATE_SQL.format(", ".join(sets))  # fixed fragments; the values are parameters
+    row = connection().execute(sql, (*values, initiative_id(raw_id), p[9])).fetchone()
     if row is None:
         raise Refused(404, "NOT_FOUND", "Initiative not found.")
     return success(initiative(row))
