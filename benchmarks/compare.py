@@ -501,12 +501,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.big_keys <= 1000:
         parser.error("--big-keys must be more than 1,000 (it is compared with a 1,000-key table)")
-    ops = [name.strip() for name in args.only.split(",") if name.strip()]
-    unknown = set(ops) - set(BY_NAME)
-    if unknown or not ops:
+    chosen = {name.strip() for name in args.only.split(",") if name.strip()}
+    unknown = chosen - set(BY_NAME)
+    if unknown or not chosen:
         parser.error(f"--only takes {', '.join(BY_NAME)}; not {', '.join(sorted(unknown)) or 'nothing'}")
-    if "mcp" in ops and "get" not in ops:
-        ops.insert(ops.index("mcp"), "get")  # MCP's figures are relative to the REST GET
+    if "mcp" in chosen:
+        chosen.add("get")  # MCP's figures are relative to the REST GET
+    ops = [op.name for op in OPERATIONS if op.name in chosen]  # the table's order, always
     args.app_dir = args.app_dir.resolve()
     if not (args.app_dir / "wsgi.py").is_file():
         parser.error(f"--app-dir {args.app_dir}: no wsgi.py there (not an fvapp checkout)")
