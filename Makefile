@@ -32,8 +32,10 @@ test: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
 
-# fvapp's GET /api/v1/me against a minimal Flask + psycopg reference, side by side, on the local
-# PostgreSQL and Redis (BENCH_ARGS="--big-keys 100000" for a quicker run). See README "Performance".
+# Every API operation of fvapp against a minimal Flask + psycopg reference of the same operation,
+# side by side on the local PostgreSQL and Redis: one table of ratios, the round trips per request,
+# the key check with 1k vs 1M keys. BENCH_ARGS="--big-keys 2000 --duration 3 --rounds 1" for a
+# quick check, "--only list,update", "--app-dir ../before" (another checkout). docs/performance.md.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.compare $(BENCH_ARGS)
 
