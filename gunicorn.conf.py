@@ -92,3 +92,14 @@ def worker_abort(worker):
     # The master is about to kill this worker for exceeding `timeout`: say where it was stuck.
     worker.log.critical("worker %s timed out after %ss; its threads' stacks follow", worker.pid, timeout)
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+
+
+def on_starting(server):
+    # Settings that cannot start the app stop the master with wsgi.py's one line, instead of
+    # workers that exit at boot and are started again, one after the other.
+    from fvapp.config import ConfigError, exit_for, from_environment
+
+    try:
+        from_environment()
+    except ConfigError as error:
+        exit_for(error)

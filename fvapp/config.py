@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 from .db_setup import REPLY_TIMEOUT_ARG
 
@@ -14,6 +16,13 @@ INSTANCE = ROOT / "instance"
 
 class ConfigError(RuntimeError):
     """The environment does not describe a runnable app."""
+
+
+def exit_for(error: ConfigError) -> NoReturn:
+    """End an operator's command (flask, gunicorn) on settings that cannot start the app: one
+    line on stderr naming what to set, exit status 2, no traceback."""
+    print(f"fvapp: {error}", file=sys.stderr)
+    raise SystemExit(2) from None
 
 
 def _normalize_db_url(url: str) -> str:
@@ -85,7 +94,8 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
     secret = overrides.get("SECRET_KEY") or env.get("SECRET_KEY")
     if not secret:
         if not development:
-            raise ConfigError("SECRET_KEY must be set in production (FVAPP_ENV=production).")
+            raise ConfigError("SECRET_KEY must be set in production: set SECRET_KEY, or "
+                              "FVAPP_ENV=development for a local run.")
         secret = _development_secret()
 
     database_url = (
