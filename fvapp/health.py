@@ -1,6 +1,6 @@
 """Operational endpoints for load balancers (SPEC §10): GET /healthz and GET /readyz.
 
-Public, no session (fvapp.api.SessionInterface skips them), no CSRF (GET only), never
+Public, no session (fvapp.session.SessionInterface skips them), no CSRF (GET only), never
 rate-limited, JSON. /healthz touches nothing: the process answers, so it is alive. /readyz asks
 the database (and Redis, when configured) to answer within READYZ_TIMEOUT seconds; each probe
 runs in its own thread, so a hung dependency costs the caller that timeout and nothing more, and

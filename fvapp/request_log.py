@@ -24,7 +24,7 @@ import time
 import uuid
 from urllib.parse import quote
 
-from .services import keys
+from .services import key_auth, keys
 
 REQUEST_ID = "fvapp.request_id"  # the WSGI environ key the API's envelope reads it from
 LOGGER = "fvapp.request"
@@ -67,11 +67,8 @@ def _printable(text: str, limit: int) -> str:
 def key_prefix(authorization: str | None) -> str:
     """The display prefix of a Bearer key, "-" without one (or with a token not shaped like a
     key: it might be any other secret, so nothing of it is logged)."""
-    if not authorization:
-        return "-"
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not keys.KEY_PATTERN.match(token):
+    token = key_auth.bearer_token(authorization)
+    if token is None or not keys.KEY_PATTERN.match(token):
         return "-"
     return keys.display_prefix(token).rstrip("…")
 
