@@ -14,9 +14,7 @@ every URL it builds, so url_for gives /api/v1/… here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from flask import Flask, request
+from flask import Config, Flask, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..config import ROOT as PROJECT_ROOT
@@ -25,10 +23,11 @@ from ..paths import API_PREFIX, API_ROOT
 from ..services.errors import DomainError
 
 
-def create_api_app(config: Mapping) -> Flask:
-    """The API app on these configuration values (the pages app's: fvapp.create_app)."""
+def create_api_app(config: Config) -> Flask:
+    """The API app on this configuration: the pages app's own Config object (fvapp.create_app),
+    so one configuration serves both, a value changed at run time included."""
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"), static_folder=None)
-    app.config.update(config)
+    app.config = config
     # "//" in a path would get Werkzeug's HTML 308 before any handler: here every answer is the
     # envelope, so a double slash is simply a path that does not exist (404).
     app.url_map.merge_slashes = False
