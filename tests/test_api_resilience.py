@@ -125,8 +125,7 @@ def test_round_trips_to_postgresql_per_authenticated_request(app_factory, app, d
     (no BEGIN/ROLLBACK), and no ping for a connection that was not idle (db_setup).
     benchmarks/api_auth.py prints the same figure."""
     served = app_factory()  # its requests get their own app context, as in production
-    with served.app_context():
-        trips = PgRoundTrips(db.engine)
+    trips = PgRoundTrips(engine_of(served))
     try:
         api = Api(served.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test")))
         for _ in range(10):  # connects, writes last_used_at; psycopg prepares the auth query
