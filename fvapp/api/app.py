@@ -15,6 +15,7 @@ every URL it builds, so url_for gives /api/v1/… here.
 from __future__ import annotations
 
 from flask import Config, Flask, request
+from flask.sessions import SessionInterface
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..config import ROOT as PROJECT_ROOT
@@ -35,6 +36,7 @@ def create_api_app(config: Config) -> Flask:
     from .. import db_setup  # noqa: F401  (engine event listeners)
 
     db.init_app(app)
+    app.session_interface = NoSession()
 
     from .. import security
     from . import bp as api_bp
@@ -50,6 +52,18 @@ def create_api_app(config: Config) -> Flask:
     security.register(app)
     register_error_handlers(app)
     return app
+
+
+class NoSession(SessionInterface):
+    """The API app's session interface (Flask's documented extension point): no cookie is read
+    or written, every request gets Flask's null session. A browser's session cookie
+    authenticates nothing under /api, and an API answer never sets a cookie."""
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response):
+        return None
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -10,6 +10,7 @@ request, in every process.
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -176,23 +177,20 @@ def principal_for(key_hash: str, touch_every: timedelta,
 
 
 def _lookup(key_hash: str):
-    """The auth query through the session, one round trip: the same function in production and
-    in tests. On PostgreSQL, outside a transaction, on an autocommit connection (no BEGIN and
-    COMMIT around one read), which goes back to the pool at once: the rest of the request keeps
-    ordinary transactions. Inside a transaction already begun (the same snapshot), and on other
-    backends, the session as it is."""
-    statement, params = _BY_HASH, {"key_hash": key_hash}
-    session = db.session()
-    if session.get_bind().dialect.name != "postgresql" or session.in_transaction():
-        return session.execute(statement, params).first()
+    """The auth query, one round trip, by the same function in production and in tests. Inside a
+    transaction the request already began (the same snapshot), and on backends other than
+    PostgreSQL, through the session as it is. Otherwise a Core select on a pooled connection in
+    autocommit (no BEGIN and COMMIT around one read), handed back to the pool at once: the rest
+    of the request keeps ordinary transactions, and no ORM session is set up for the read."""
+    engine = db.engine
+    if engine.dialect.name != "postgresql" or (
+            db.session.registry.has() and db.session().in_transaction()):
+        return db.session.execute(_BY_HASH, {"key_hash": key_hash}).first()
+    reader = _autocommit(engine)
     for attempt in (1, 2):
         try:
-            # A unit of its own: no COMMIT is sent (nothing was begun), and the connection goes
-            # back to the pool at once; a failure rolls the session back.
-            with atomic():
-                connection = session.connection(
-                    execution_options={"isolation_level": "AUTOCOMMIT"})
-                row = connection.execute(statement, params).first()
+            with reader.connect() as connection:
+                return connection.execute(_BY_HASH, {"key_hash": key_hash}).first()
         except DBAPIError as exc:
             # A pooled connection found dead (the server restarted since it was last used; no
             # ping, see db_setup): SQLAlchemy has invalidated the pool, so a read retried once
@@ -201,8 +199,20 @@ def _lookup(key_hash: str):
             if attempt == 1 and exc.connection_invalidated and not stalled(exc):
                 continue
             raise
-        return row
     raise AssertionError("unreachable")
+
+
+_autocommit_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _autocommit(engine):
+    """The engine in autocommit (Engine.execution_options: the same pool and event listeners),
+    made once per engine."""
+    reader = _autocommit_engines.get(engine)
+    if reader is None:
+        reader = _autocommit_engines[engine] = engine.execution_options(
+            isolation_level="AUTOCOMMIT")
+    return reader
 
 
 def origin(ip: str | None, user_agent: str | None) -> dict:
