@@ -122,14 +122,18 @@ class DeadlineConnection(psycopg.Connection):
     def wait(self, gen, interval: float | None = None, timeout: float | None = None):
         if timeout is None:
             timeout = self.reply_timeout
+        started = time.monotonic()
         try:
             if interval is None:  # psycopg's own default interval
                 return super().wait(gen, timeout=timeout)
             return super().wait(gen, interval, timeout)
-        except psycopg.errors._WaitTimeout:
-            # The protocol state is unknown (a statement may be half sent or half answered):
-            # nothing more may go over this connection. finish() closes it, as psycopg itself
-            # does when a cancellation goes unanswered.
+        except psycopg.OperationalError:
+            # psycopg raises an OperationalError when the wait's timeout expires: one raised
+            # once the deadline has passed is that. The protocol state is unknown (a statement
+            # may be half sent or half answered): nothing more may go over this connection.
+            # finish() closes it, as psycopg itself does when a cancellation goes unanswered.
+            if timeout is None or time.monotonic() - started < timeout or self.closed:
+                raise
             self.pgconn.finish()
             raise DatabaseStalled(
                 f"the database sent no answer within {timeout} s"

@@ -1,11 +1,9 @@
-"""Every error answer of the app: pages for people, the SPEC §5 envelope for the API.
-
-These app-level handlers are the only error handlers, the API's included (its blueprint registers
-none): a blueprint's handlers never see routing errors (404/405), so the choice between page and
-envelope is made here, by path (fvapp.api.is_api_request), for every error alike. What the
-envelope says for each exception is fvapp/api/envelope.py's error_for_exception; what a page
-answers for a service's refusal is page_status_for_domain below. The messages the browser
-script shows when an htmx request fails are REQUEST_FAILURES below (sent on every page).
+"""Every error answer of the pages app, as a page for people. The API app answers its errors
+in the SPEC §5 envelope (fvapp/api/app.py, fvapp/api/envelope.py); what a page answers for a
+service's refusal is page_status_for_domain below, the API's is envelope.error_for_domain.
+Whether the database is unavailable (503) is decided here for both (database_unavailable).
+The messages the browser script shows when an htmx request fails are REQUEST_FAILURES below
+(sent on every page).
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from flask import Flask, current_app, g, render_template, request, session
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
 from .extensions import db
 from .health import PATHS as HEALTH_PATHS
@@ -88,40 +86,36 @@ def _html(status: int, message: str | None = None, headers=None):
         status, "Something is off"
     )
     g.fv_context = None  # error pages never query the database (it may be the error)
-    if status == 503:
-        # Nor may Flask-Login's template context, which loads current_user when it is not yet
-        # loaded (or reloads one the rollback expired): with the database gone, that would
-        # fail again inside this handler and leave a bare 500. Anonymous for this page only:
-        # the session, and so the login, is untouched.
-        g._login_user = current_app.login_manager.anonymous_user()
-    # Signed in: the page sits in the app shell. On a 503 the session alone says so (no query).
-    in_shell = bool(session.get("_user_id")) if status == 503 else current_user.is_authenticated
-    body = render_template(
-        "errors/error.html", status=status, title=title, message=message or MESSAGES.get(status),
-        in_shell=in_shell,
+    if status != 503:
+        body = render_template(
+            "errors/error.html", status=status, title=title,
+            message=message or MESSAGES.get(status), in_shell=current_user.is_authenticated,
+        )
+        return body, status, headers or {}
+    # With the database gone, the page is rendered from its template alone, without the app's
+    # context processors: Flask-Login's loads current_user (a query, or the reload of one the
+    # rollback expired), which would fail again inside this handler and leave a bare 500. So
+    # the page shows an anonymous user; the session, and so the login, is untouched, and the
+    # session alone says whether the page sits in the app shell.
+    app = current_app
+    body = app.jinja_env.get_template("errors/error.html").render(
+        status=status, title=title, message=message or MESSAGES.get(status),
+        in_shell=bool(session.get("_user_id")), request=request, session=session, g=g,
+        config=app.config, ctx=None, current_user=app.login_manager.anonymous_user(),
     )
     return body, status, headers or {}
 
 
 def register_error_handlers(app: Flask) -> None:
-    from .api import envelope, is_api_request
-
     app.jinja_env.globals["REQUEST_FAILURES"] = REQUEST_FAILURES  # base.html sends them
-
-    def is_api() -> bool:
-        return is_api_request(request.path)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc):
-        if is_api():  # the API is exempt; kept for completeness
-            return envelope.error_for_exception(exc)
         return _html(400, "Your form expired or was sent without its security token. "
                           "Reload the page and try again.")
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
-        if is_api():
-            return envelope.error_for_exception(exc)
         if request.path in HEALTH_PATHS:  # no session there, so no HTML page (it needs CSRF)
             return {"status": "error", "error": exc.name}, exc.code or 500
         message = exc.description if exc.code in (403, 409) and exc.description else None
@@ -132,27 +126,18 @@ def register_error_handlers(app: Flask) -> None:
             headers = {"Retry-After": str(max(1, seconds))}
         return _html(exc.code or 500, message, headers)
 
-    def _db_down(exc):
-        log.warning("database unavailable: %s", type(exc).__name__)
-        db.session.rollback()
-        if is_api():
-            return envelope.error(503, headers=RETRY_AFTER)
-        return _html(503, headers=RETRY_AFTER)
-
     @app.errorhandler(Exception)
     def _exception(exc):
         if isinstance(exc, HTTPException):
             return _http(exc)
         if database_unavailable(exc):
-            return _db_down(exc)
-        if is_api() and isinstance(exc, (envelope.ApiError, DomainError)):
-            return envelope.error_for_exception(exc)  # the API's and the services' refusals: 4xx
-        if isinstance(exc, DomainError) and not is_api():
+            log.warning("database unavailable: %s", type(exc).__name__)
+            db.session.rollback()
+            return _html(503, headers=RETRY_AFTER)
+        if isinstance(exc, DomainError):
             status = page_status_for_domain(exc)
             if status:
                 return _html(status)
         log.exception("unhandled error on %s %s", request.method, request.path)
         db.session.rollback()
-        if is_api():
-            return envelope.error_for_exception(InternalServerError())
         return _html(500)

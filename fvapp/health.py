@@ -1,6 +1,6 @@
 """Operational endpoints for load balancers (SPEC §10): GET /healthz and GET /readyz.
 
-Public, no session (fvapp.api.SessionInterface skips them), no CSRF (GET only), never
+Public, no session (fvapp.session.SessionInterface skips them), no CSRF (GET only), never
 rate-limited, JSON. /healthz touches nothing: the process answers, so it is alive. /readyz asks
 the database (and Redis, when configured) to answer within READYZ_TIMEOUT seconds; each probe
 runs in its own thread, so a hung dependency costs the caller that timeout and nothing more, and
@@ -40,15 +40,15 @@ def healthz():
     return _answer({"status": "ok"}, 200)
 
 
-def _probe_database(app) -> None:
-    with app.app_context(), db.engine.connect() as connection:
+def _probe_database(engine, config) -> None:
+    with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
 
 
-def _probe_redis(app) -> None:
+def _probe_redis(engine, config) -> None:
     import redis
 
-    url, timeout = app.config["REDIS_URL"], app.config["READYZ_TIMEOUT"]
+    url, timeout = config["REDIS_URL"], config["READYZ_TIMEOUT"]
     client = _redis_clients.get(url)
     if client is None:
         client = _redis_clients.setdefault(url, redis.Redis.from_url(
@@ -56,7 +56,7 @@ def _probe_redis(app) -> None:
     client.ping()
 
 
-def _check(name: str, probe, app, timeout: float) -> str:
+def _check(name: str, probe, engine, config) -> str:
     """'ok', 'timeout', 'busy' (an earlier probe is still stuck) or 'error'."""
     lock = _in_flight[name]
     if not lock.acquire(blocking=False):
@@ -66,7 +66,7 @@ def _check(name: str, probe, app, timeout: float) -> str:
 
     def run():
         try:
-            probe(app)
+            probe(engine, config)
             outcome.append("ok")
         except Exception:  # any failure to answer is "not ready"; the reason is not public
             outcome.append("error")
@@ -75,17 +75,18 @@ def _check(name: str, probe, app, timeout: float) -> str:
             done.set()
 
     threading.Thread(target=run, name=f"readyz-{name}", daemon=True).start()
-    return outcome[0] if done.wait(timeout) else "timeout"
+    return outcome[0] if done.wait(config["READYZ_TIMEOUT"]) else "timeout"
 
 
 @bp.get("/readyz")
 @limiter.exempt
 def readyz():
-    app = current_app._get_current_object()
-    timeout = app.config["READYZ_TIMEOUT"]
-    checks = {"database": _check("database", _probe_database, app, timeout)}
-    if app.config.get("REDIS_URL"):
-        checks["redis"] = _check("redis", _probe_redis, app, timeout)
+    # The probes run in threads of their own, outside this request: they get the engine and
+    # the configuration themselves, not the app context.
+    engine, config = db.engine, current_app.config
+    checks = {"database": _check("database", _probe_database, engine, config)}
+    if config.get("REDIS_URL"):
+        checks["redis"] = _check("redis", _probe_redis, engine, config)
     ready = all(state == "ok" for state in checks.values())
     return _answer({"status": "ok" if ready else "unavailable", "checks": checks},
                    200 if ready else 503)

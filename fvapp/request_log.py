@@ -35,7 +35,7 @@ import time
 import uuid
 from urllib.parse import quote
 
-from .services import keys
+from .services import key_auth, keys
 
 REQUEST_ID = "fvapp.request_id"  # the WSGI environ key the API's envelope reads it from
 LOGGER = "fvapp.request"
@@ -112,11 +112,8 @@ def _printable(text: str, limit: int) -> str:
 def key_prefix(authorization: str | None) -> str:
     """The display prefix of a Bearer key, "-" without one (or with a token not shaped like a
     key: it might be any other secret, so nothing of it is logged)."""
-    if not authorization:
-        return "-"
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not keys.KEY_PATTERN.match(token):
+    token = key_auth.bearer_token(authorization)
+    if token is None or not keys.KEY_PATTERN.match(token):
         return "-"
     return keys.display_prefix(token).rstrip("…")
 
@@ -156,11 +153,13 @@ class RequestLog:
             )
 
 
-def install(app) -> None:
-    """Keys are redacted in the logs that may quote a request (always); the request line: wrap
-    the app (outermost) unless LOG_REQUESTS is off, and give its logger a stderr handler at
-    INFO unless one was configured for it."""
-    for logger in (app.logger, *map(logging.getLogger, REDACTED_LOGGERS)):
+def install(app, *mounted) -> None:
+    """Keys are redacted in the logs that may quote a request (always: the app's logger, those
+    of the apps `mounted` in it, and REDACTED_LOGGERS); the request line: wrap the app
+    (outermost) unless LOG_REQUESTS is off, and give its logger a stderr handler at INFO unless
+    one was configured for it."""
+    loggers = (app.logger, *(other.logger for other in mounted), *map(logging.getLogger, REDACTED_LOGGERS))
+    for logger in loggers:
         logger.addFilter(REDACT_KEYS)  # once: addFilter keeps one of each
     if not app.config.get("LOG_REQUESTS", True):
         return

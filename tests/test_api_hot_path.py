@@ -1,33 +1,29 @@
 """What the API's hot path skips, and what it must not: the envelope written without building
-its model (the same bytes), Werkzeug's copy of the headers skipped only where it would change
-none, the security headers as they were, the pages' request hooks left out under /api, the
-limiter's round trip overlapping the key's read without letting a refused request write or a
-refused flood reach the database (nor a lease serve an address refused lately), and the direct
-read on PostgreSQL: what the session's would return, one round trip on its thread's own
-connection (counted here with libpq's trace, with no statement listener attached), replaced
-when it dies, idles, ages or its engine is disposed. (Round trips per request are also counted
-in tests/test_api_resilience.py and tests/test_ratelimit.py.)"""
+its model (the same bytes), the security headers as they were, the pages' extensions absent from
+the API app (no CSRF, Flask-Login, Flask-Limiter or cookie session under /api), the limiter's
+round trip overlapping the key's read without letting a refused request write or a refused
+flood reach the database (nor a lease serve an address refused lately), and the key's read: one
+path, the same whether or not statements are being counted, one round trip on the wire (libpq's
+trace). (Round trips per request are also counted in tests/test_api_resilience.py and
+tests/test_ratelimit.py.)"""
 
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from unittest import mock
 
 import pytest
-from flask import request
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, select
-from werkzeug.wrappers import Response
+from sqlalchemy import select
 
-from fvapp import db_reader, security
+from fvapp import api_app, security
 from fvapp.api import envelope
 from fvapp.api.schemas import Envelope, Me, Meta
 from fvapp.extensions import db
@@ -94,42 +90,6 @@ def test_me_is_byte_for_byte_envelope_of_me_validated_the_usual_way(app, demo, a
     assert response.get_data() == expected.model_dump_json().encode()
 
 
-def test_api_responses_send_the_headers_werkzeug_would(app_factory, app, demo, ava, monkeypatch):
-    """ApiResponse skips Werkzeug's copy of the headers only where it would change none: what
-    the server is given is what Response.get_wsgi_headers makes, for every kind of answer."""
-    compared = []
-    ours = envelope.ApiResponse.get_wsgi_headers
-
-    def compare(response, environ):
-        sent = ours(response, environ)
-        compared.append((response.status_code, list(sent),
-                         list(Response.get_wsgi_headers(response, environ))))
-        return sent
-
-    monkeypatch.setattr(envelope.ApiResponse, "get_wsgi_headers", compare)
-    limited = app_factory(API_RATE_LIMIT="2 per minute")
-    api = Api(limited.test_client(), mint_key(app, demo.acme, ava))
-    assert_envelope(api.get("/me"), 200)
-    assert_envelope(api.post("/initiatives", json={"title": "Headers"}), 201)
-    assert_envelope(api.get("/me"), 429, "RATE_LIMITED")
-    assert_envelope(api.get("/me", headers={"Authorization": "Bearer nope"}), 401, "UNAUTHORIZED")
-    assert_envelope(api.get("/nowhere"), 404, "NOT_FOUND")
-    assert_envelope(api.open("/me", "DELETE"), 405, "METHOD_NOT_ALLOWED")
-    with limited.test_request_context("/api/v1/initiatives"):
-        environ = request.environ
-        moved = envelope.success(Meta(requestId=uuid.uuid4(), timestamp=datetime.now(UTC)),
-                                 201, headers={"Location": "/api/v1/initiatives/x",
-                                               "Content-Location": "/api/v1/é"})
-        empty = envelope.ApiResponse(status=204, headers={"Content-Length": "0"})
-        unmeasured = envelope.ApiResponse([b"{", b"}"], status=200)  # no Content-Length yet
-        for response in (moved, empty, unmeasured):
-            compare(response, environ)
-    assert [status for status, _, _ in compared] == [200, 201, 429, 401, 404, 405, 201, 204, 200]
-    for status, sent, werkzeugs in compared:
-        assert sent == werkzeugs, status
-    assert dict(compared[6][1])["Content-Location"] == "/api/v1/%C3%A9"  # Werkzeug's own did it
-
-
 @pytest.mark.parametrize(("mode", "scheme"), [("testing", "http"), ("testing", "https"),
                                               ("development", "https")])
 def test_an_api_response_carries_the_security_headers_once_and_in_order(
@@ -151,9 +111,10 @@ def test_an_api_response_carries_the_security_headers_once_and_in_order(
     ]
 
 
-def test_the_pages_request_hooks_do_not_run_for_the_api(app_factory, app, demo, ava):
-    """Flask-WTF's, Flask-Limiter's and Flask-Login's app-wide hooks: pages only, folded into
-    one hook per kind (fvapp/__init__.py): an API request runs 6 hooks, not 9."""
+def test_the_api_app_has_none_of_the_pages_extensions(app_factory, app, demo, ava):
+    """The API app registers no CSRF, no Flask-Login, no Flask-Limiter and no session: none of
+    their hooks runs for an API request, and a browser's session cookie is neither read nor
+    set there. The pages keep them (one hook each per page request)."""
     with mock.patch.object(Limiter, "_check_request_limit", autospec=True) as limiter_hook, \
             mock.patch.object(LoginManager, "_update_remember_cookie", autospec=True,
                               side_effect=lambda manager, response: response) as login_hook, \
@@ -163,13 +124,19 @@ def test_the_pages_request_hooks_do_not_run_for_the_api(app_factory, app, demo, 
         key = mint_key(app, demo.acme, ava)
         assert_envelope(client.get("/api/v1/me", headers=bearer(key)), 200)
         assert_envelope(client.get("/api/v1/nowhere"), 404, "NOT_FOUND")
+        assert_envelope(client.post("/api/v1/initiatives", headers=bearer(key),
+                                    json={"title": "No CSRF token"}), 201)
         assert limiter_hook.call_count == login_hook.call_count == csrf_hook.call_count == 0
         assert client.get("/login").status_code == 200
         assert limiter_hook.call_count == login_hook.call_count == csrf_hook.call_count == 1
-    hooks = [len(registry.get(None, [])) + len(registry.get("api", []))
-             for registry in (served.before_request_funcs, served.after_request_funcs,
-                              served.teardown_request_funcs)]
-    assert hooks == [2, 3, 1]  # pages + authenticate; finish + pages + security; pages
+    api = api_app(served)
+    assert {"csrf", "limiter", "sqlalchemy"} <= set(served.extensions)
+    assert not {"csrf", "limiter", "login_manager"} & set(api.extensions)
+    assert not hasattr(api, "login_manager")
+    client.set_cookie("session", "anything")
+    answer = client.get("/api/v1/me", headers=bearer(key))
+    assert_envelope(answer, 200)
+    assert "Set-Cookie" not in answer.headers
 
 
 def test_a_refused_key_writes_nothing_and_a_refused_flood_reaches_no_database(
@@ -177,7 +144,7 @@ def test_a_refused_key_writes_nothing_and_a_refused_flood_reaches_no_database(
 ):
     limited = app_factory(API_RATE_LIMIT="2 per minute")
     key = mint_key(app, demo.acme, ava)
-    limiter = limited.extensions["fvapp_api_limiter"]
+    limiter = api_app(limited).extensions["fvapp_api_limiter"]
     digest = keys.hash_key(key)[:32]
     for _ in range(2):  # another process spent the key's budget
         assert limiter.hit("203.0.113.9", digest).allowed
@@ -205,7 +172,7 @@ def test_an_address_refused_lately_is_not_served_from_a_lease(app_factory, app, 
     served = app_factory(RATELIMIT_STORAGE_URI=REDIS_URL,
                          RATELIMIT_KEY_PREFIX=f"fvapp-test-{uuid.uuid4().hex}",
                          API_RATE_LIMIT="100000 per minute", API_AUTH_FAILURE_LIMIT="3 per minute")
-    limiter = served.extensions["fvapp_api_limiter"]
+    limiter = api_app(served).extensions["fvapp_api_limiter"]
     key, client = mint_key(app, demo.acme, ava), served.test_client()
     for _ in range(4):  # leases of 1, 2, then 4 tokens: 3 left
         assert_envelope(client.get("/api/v1/me", headers=bearer(key)), 200)
@@ -221,130 +188,33 @@ def test_an_address_refused_lately_is_not_served_from_a_lease(app_factory, app, 
     assert_envelope(other, 200)  # another address: the key's budget is intact
 
 
-def _held(engine):
-    """The calling thread's connection for the direct read (made if there is none yet)."""
-    return db_reader.held_for(engine).connection
-
-
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
-def test_the_direct_read_on_postgresql_returns_what_the_session_reads(app, demo, ava, database_url):
-    key = mint_key(app, demo.acme, ava)
-    digest = keys.hash_key(key)
-    with app.app_context():
-        direct = key_auth._lookup_direct(db.engine, digest)
-        via_session = key_auth._lookup_in_session(digest)
-        assert direct is not None and tuple(direct) == tuple(via_session)
-        assert direct.created_at.utcoffset() == timedelta(0)
-        assert key_auth._lookup_direct(db.engine, keys.hash_key(keys.generate_key())) is None
-        # Its own connection, in autocommit; the pool's are left as their other users expect.
-        assert _held(db.engine).autocommit is True
-        with db.engine.connect() as connection:
-            assert connection.connection.driver_connection.autocommit is False
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
-def test_the_direct_read_is_one_round_trip_on_its_own_connection_with_no_pool_checkout(
-        app_factory, app, demo, ava, database_url):
-    """The direct path itself (no statement listener is attached, so the read is not diverted to
-    the session): one prepared round trip per request, all on the thread's one connection, and
-    no checkout from the pool (an API request that reads nothing else never touches it)."""
+def test_the_key_read_is_one_round_trip_counted_or_not(app_factory, app, demo, ava, database_url):
+    """On the wire (libpq's trace): an authenticated GET /me whose last_used_at is fresh makes
+    one round trip to PostgreSQL, the key's read, and nothing else (no BEGIN, COMMIT, ping or
+    reset); the same with a statement listener attached (one read path: counting the
+    statements does not change what is sent)."""
     served = app_factory()
     engine = engine_of(served)
     trips = PgRoundTrips(engine)
-    checkouts = []
-    event.listen(engine, "checkout", lambda *args: checkouts.append(args))
     try:
         api = Api(served.test_client(), mint_key(app, demo.acme, ava))
         for _ in range(10):  # connects, writes last_used_at; psycopg prepares the auth query
             assert_envelope(api.get("/me"), 200)
-        assert not engine.dispatch.before_cursor_execute and not engine.dispatch.after_cursor_execute
-        held, before, checked_out = _held(engine), trips.counts(), len(checkouts)
-        for _ in range(10):
-            assert_envelope(api.get("/me"), 200)
-        assert trips.counts() - before == Counter({"PREPARED": 10})
-        assert len(checkouts) == checked_out and _held(engine) is held and not held.closed
-    finally:
-        trips.close()
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
-def test_the_direct_read_keeps_one_cursor_which_outlives_a_failed_statement(
-        app, demo, ava, database_url):
-    """The thread's connection keeps one cursor for the read (a cursor per read sets up its
-    adapters and loaders again: a third of the read's cost); a statement that failed on it
-    (not a lost connection) leaves both usable for the next read."""
-    key = mint_key(app, demo.acme, ava)
-    digest = keys.hash_key(key)
-    with app.app_context():
-        engine = db.engine
-        first = key_auth._lookup_direct(engine, digest)
-        held = db_reader.held_for(engine)
-        with mock.patch.object(type(held.connection), "cursor",
-                               side_effect=AssertionError("a cursor made for a read")):
-            for _ in range(3):
-                assert key_auth._lookup_direct(engine, digest) == first
-        with pytest.raises(engine.dialect.loaded_dbapi.errors.DivisionByZero):
-            held.cursor.execute("SELECT 1 / 0")
-        assert key_auth._lookup_direct(engine, digest) == first
-        assert db_reader.held_for(engine) is held
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
-def test_the_direct_reads_connection_is_replaced_when_it_died_went_idle_aged_or_was_disposed(
-        app_factory, app, demo, ava, database_url, monkeypatch):
-    served = app_factory()
-    engine = engine_of(served)
-    api = Api(served.test_client(), mint_key(app, demo.acme, ava))
-    assert_envelope(api.get("/me"), 200)
-    first = _held(engine)
-
-    # Killed by the server (a restart, an admin): the request is retried once on a fresh
-    # connection, and the pool's older connections are invalidated too.
-    with engine.connect() as admin:
-        admin.exec_driver_sql(f"SELECT pg_terminate_backend({first.info.backend_pid})")
-    invalidated = engine.pool._invalidate_time
-    assert_envelope(api.get("/me"), 200)
-    second = _held(engine)
-    assert second is not first and first.closed and engine.pool._invalidate_time > invalidated
-
-    # Idle for PING_AFTER_IDLE_SECONDS: pinged first (short reply timeout), replaced if dead.
-    monkeypatch.setattr(db_reader, "PING_AFTER_IDLE_SECONDS", 0.0)
-    trips = PgRoundTrips(engine)  # traces the connections opened from now on
-    try:
-        with engine.connect() as admin:
-            admin.exec_driver_sql(f"SELECT pg_terminate_backend({second.info.backend_pid})")
-        invalidated = engine.pool._invalidate_time
-        assert_envelope(api.get("/me"), 200)
-        third = _held(engine)
-        assert third is not second and second.closed
-        assert engine.pool._invalidate_time == invalidated  # a failed ping concerns that one only
         before = trips.counts()
-        assert_envelope(api.get("/me"), 200)  # alive: pinged, kept
-        assert trips.counts() - before == Counter({"ping": 1, "PREPARED": 1})
-        assert _held(engine) is third
+        for _ in range(5):
+            assert_envelope(api.get("/me"), 200)
+        quiet = trips.counts() - before
+        before = trips.counts()
+        with sql_statements(engine) as seen:
+            for _ in range(5):
+                assert_envelope(api.get("/me"), 200)
+        counted = trips.counts() - before
+        assert quiet == counted == Counter({"PREPARED": 5}), (quiet, counted)
+        assert len(seen) == 5 and all(s.startswith("SELECT") for s in seen)
     finally:
         trips.close()
-    monkeypatch.undo()
-
-    # pool_recycle seconds old (counted from its opening, as the pool does): replaced.
-    aging = app_factory(SQLALCHEMY_ENGINE_OPTIONS={"pool_recycle": 1})
-    aging_api = Api(aging.test_client(), api.key)
-    assert_envelope(aging_api.get("/me"), 200)
-    young = _held(engine_of(aging))
-    time.sleep(1.1)
-    assert_envelope(aging_api.get("/me"), 200)
-    assert _held(engine_of(aging)) is not young and young.closed
-
-    # engine.dispose() closes the threads' connections with the pool's own.
-    last = _held(engine)
-    engine.dispose()
-    assert last.closed
-    assert_envelope(api.get("/me"), 200)
-    assert _held(engine) is not last
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
@@ -357,30 +227,3 @@ def test_the_api_timestamp_is_strftimes_iso_8601_utc_with_milliseconds(moment):
     utc = moment.astimezone(UTC)
     assert iso(moment) == utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
     assert iso(datetime(2026, 6, 12, 16, 0, 0, 123999, UTC)) == "2026-06-12T16:00:00.123Z"
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
-def test_a_forked_child_opens_its_own_direct_read_connection_and_leaves_the_parents(
-        app_factory, app, demo, ava, database_url):
-    served = app_factory()
-    engine = engine_of(served)
-    key = mint_key(app, demo.acme, ava)
-    assert_envelope(Api(served.test_client(), key).get("/me"), 200)
-    parents = _held(engine)
-    child = os.fork()
-    if child == 0:  # the child: a fresh pool (as engine.dispose(close=False) makes), then a read
-        ok = False
-        try:
-            engine.pool = engine.pool.recreate()
-            with served.app_context():
-                row = key_auth._lookup_direct(engine, keys.hash_key(key))
-            ok = row is not None and _held(engine) is not parents and not parents.closed
-        finally:
-            os._exit(0 if ok else 1)
-    _, status = os.waitpid(child, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    # The child neither closed nor used the parent's connection: it still answers, unreplaced.
-    assert parents.execute("SELECT 1").fetchone() == (1,)
-    assert_envelope(Api(served.test_client(), key).get("/me"), 200)
-    assert _held(engine) is parents

@@ -15,7 +15,7 @@ from fvapp.services import initiatives
 from tests.support.api import Api, assert_envelope, mint_key
 from tests.support.browser import Browser
 from tests.support.net import TcpProxy, free_port
-from tests.support.tracing import PgRoundTrips
+from tests.support.tracing import PgRoundTrips, engine_of
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -74,8 +74,10 @@ def test_an_exhausted_connection_pool_is_503_for_the_api_and_for_pages(app_facto
     person = Browser(busy.test_client())
     assert person.login("ava@acme.test").status_code == 303
     with busy.app_context():
-        engine = db.engine
-    held = engine.connect()  # the pool's only connection: the next checkout waits, then fails
+        pages_engine = db.engine
+    # Each app's pool's only connection (the pages app and the API app each have their engine):
+    # the next checkout waits, then fails.
+    held = [pages_engine.connect(), engine_of(busy).connect()]
     try:
         refused = api.get("/me")
         assert_envelope(refused, 503, "SERVICE_UNAVAILABLE")
@@ -84,7 +86,8 @@ def test_an_exhausted_connection_pool_is_503_for_the_api_and_for_pages(app_facto
         assert page.status_code == 503 and page.mimetype == "text/html"
         assert int(page.headers["Retry-After"]) > 0
     finally:
-        held.close()
+        for connection in held:
+            connection.close()
     assert_envelope(api.get("/me"), 200)
     assert person.get("/").status_code == 200
 
@@ -122,8 +125,7 @@ def test_round_trips_to_postgresql_per_authenticated_request(app_factory, app, d
     (no BEGIN/ROLLBACK), and no ping for a connection that was not idle (db_setup).
     benchmarks/api_auth.py prints the same figure."""
     served = app_factory()  # its requests get their own app context, as in production
-    with served.app_context():
-        trips = PgRoundTrips(db.engine)
+    trips = PgRoundTrips(engine_of(served))
     try:
         api = Api(served.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test")))
         for _ in range(10):  # connects, writes last_used_at; psycopg prepares the auth query

@@ -1,8 +1,10 @@
 """The app shell: dashboard, initiatives, workspace switcher, settings sections, scoping."""
 
 import pytest
+from flask import url_for
 from sqlalchemy import select
 
+from fvapp import api_app
 from fvapp.models import Initiative
 from fvapp.services import initiatives
 from fvapp.settings import nav
@@ -174,3 +176,44 @@ def test_unknown_page_is_an_html_404(browser, demo):
     response = browser.get("/no-such-page")
     assert response.status_code == 404
     assert "text/html" in response.content_type
+
+
+# -- one WSGI app: the pages, and the API app mounted under /api -----------------------------------
+
+
+def test_url_for_in_the_api_app_gives_paths_under_its_mount_point(app):
+    api = api_app(app)
+    with api.test_request_context("/v1/me", base_url="http://localhost/api"):
+        assert url_for("api.me") == "/api/v1/me"
+        assert url_for("mcp.manifest", _external=True) == "http://localhost/api/mcp"
+        assert url_for("static", filename="css/app.css") == "/static/css/app.css"  # the pages'
+
+
+def test_each_app_links_the_others_pages_from_the_same_root(app, browser, demo):
+    client = app.test_client()
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200
+    assert 'spec-url="/api/v1/openapi.json"' in docs.text
+    assert 'src="/static/vendor/redoc/redoc.standalone.js"' in docs.text
+    # Served below a path of its own (a proxy's SCRIPT_NAME): both apps build under it.
+    prefixed = client.get("/api/v1/docs", base_url="http://localhost/fv")
+    assert 'spec-url="/fv/api/v1/openapi.json"' in prefixed.text
+    assert 'src="/fv/static/vendor/redoc/redoc.standalone.js"' in prefixed.text
+    browser.login("ava@acme.test")
+    page = browser.get("/settings/api-keys")
+    assert page.status_code == 200
+    for link in ('href="/api/v1/docs"', 'href="/api/v1/openapi.json"', 'href="/api/mcp"',
+                 '"url": "http://localhost/api/mcp"'):
+        assert link in page.text, link
+
+
+def test_the_forwarded_client_reaches_both_apps(app_factory, demo):
+    proxied = app_factory(TRUSTED_PROXY_HOPS=1)
+    client = proxied.test_client()
+    forwarded = {"X-Forwarded-For": "203.0.113.50", "X-Forwarded-Proto": "https"}
+    api = client.get("/api/v1/nowhere", headers=forwarded)
+    page = client.get("/nowhere", headers=forwarded)
+    # https as the proxy said: both answers carry HSTS (fvapp/security.py, on request.is_secure)
+    assert api.status_code == page.status_code == 404
+    assert "Strict-Transport-Security" in api.headers
+    assert "Strict-Transport-Security" in page.headers

@@ -172,8 +172,11 @@ def test_mcp_requests_count_for_their_key(app, demo, ava):
 def refused_statements(app, error, refuse=lambda parameters: True, times=None):
     """The database refuses each upsert into key_usage_daily for which `refuse(its parameters)`
     holds (at most `times` of them), with `error`: SQLAlchemy's public before_cursor_execute
-    event, as a driver error would surface. Yields the list of refused statements' parameters."""
-    engine, refused = engine_of(app), []
+    event, as a driver error would surface. Yields the list of refused statements' parameters.
+    The flush writes through the pages app's engine (the aggregator is the process's, made there)."""
+    with app.app_context():
+        engine = db.engine
+    refused = []
 
     def before(conn, cursor, statement, parameters, context, executemany):
         if (statement.startswith("INSERT INTO key_usage_daily") and refuse(parameters)
@@ -257,7 +260,8 @@ def test_70000_pending_keys_are_flushed_in_bounded_batches_and_real_counts_are_e
     def before(conn, cursor, statement, parameters, context, executemany):
         largest.append(len(parameters or ()))
 
-    engine = engine_of(app)
+    with app.app_context():
+        engine = db.engine  # the flush's: the pages app's, where the aggregator was made
     event.listen(engine, "before_cursor_execute", before)
     try:
         assert usage.flush(app) == 1

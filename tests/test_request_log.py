@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from fvapp import request_log
+from fvapp import api_app, request_log
 from fvapp.config import from_environment
 from fvapp.request_log import key_prefix
 from fvapp.services import keys
@@ -168,11 +168,12 @@ def test_redact_writes_every_key_shaped_string_as_its_prefix():
 
 def test_the_error_log_writes_keys_as_their_prefix(app_factory, demo, capsys, caplog):
     app = app_factory()
+    api = api_app(app)
     key = mint_key(demo.app, demo.acme, demo.user("ava@acme.test"))
 
-    @app.get("/api/v1/boom/<path:rest>")
+    @api.get("/v1/boom/<path:rest>")
     def boom(rest):
-        app.logger.warning("about to fail for %s", rest)
+        api.logger.warning("about to fail for %s", rest)
         raise RuntimeError(f"failed for {rest}")
 
     caplog.set_level(logging.INFO)

@@ -1,6 +1,7 @@
 """The shape the code keeps (issue 10): one way to commit, helpers that never commit for their
 caller, one mapping from service errors to pages, a browser layer that does not lean on the API
-package, limits written once, and a Settings navigation whose sections declare their own pages."""
+package, limits written once, a Settings navigation whose sections declare their own pages, and
+no reach into the dependencies' private parts."""
 
 import ast
 import json
@@ -242,3 +243,84 @@ def test_the_nav_marks_the_section_current_on_its_sub_pages(browser, demo):
     for label, response, status in pages:
         assert response.status_code == status, (label, response.request.path)
         assert _current(response.text) == [label], (label, response.request.path)
+
+
+# -- 7. public, documented APIs of every dependency only -----------------------------------------
+
+# Documented although underscored: NamedTuple's own methods, Werkzeug's LocalProxy accessor.
+DOCUMENTED_UNDERSCORED = {"_fields", "_make", "_replace", "_asdict", "_get_current_object"}
+FRAMEWORK_CLASSES = {"Flask", "Request", "Response", "Headers", "EnvironHeaders"}
+FRAMEWORK_METHODS = {"ensure_sync", "get_wsgi_headers"}
+
+
+def _own_names(tree: ast.Module) -> set[str]:
+    """The names a module binds to its own things: what it defines, and what it imports from
+    fvapp (relative imports)."""
+    names = {"self", "cls"}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith(
+                "fvapp")):
+            names.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.asname or alias.name.split(".")[0] for alias in node.names
+                         if alias.name.startswith("fvapp"))
+    return names
+
+
+def _private_reaches(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    own, found = _own_names(tree), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            name = node.attr
+            private = name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+            if (private and name not in DOCUMENTED_UNDERSCORED
+                    and not (isinstance(node.value, ast.Name) and node.value.id in own)):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} .{name}")
+        elif isinstance(node, ast.ClassDef):
+            bases = {base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
+                     for base in node.bases}
+            if bases & FRAMEWORK_CLASSES:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} class {node.name}"
+                             f"({', '.join(sorted(bases & FRAMEWORK_CLASSES))})")
+        elif (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+              and node.name in FRAMEWORK_METHODS):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno} def {node.name}")
+    return found
+
+
+def test_fvapp_uses_only_the_public_apis_of_its_dependencies():
+    """No `x._name` on anything but the code's own objects (self, cls, what fvapp defines), no
+    subclass of Flask or of Werkzeug's Request/Response/Headers, no override of the methods
+    Flask and Werkzeug run per request."""
+    found = [line for path in _modules() for line in _private_reaches(path)]
+    assert found == []
+
+
+def test_the_private_check_sees_what_it_must(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "from flask import Flask, Response\n"
+        "from . import usage\n"
+        "class Mine(Response):\n"
+        "    def get_wsgi_headers(self, environ):\n"
+        "        return self._own\n"
+        "def f(engine, headers, row):\n"
+        "    engine.pool._invalidate(None)\n"
+        "    row._asdict()\n"
+        "    return usage._aggregator, headers._list, row.__class__\n"
+    )
+    found = [line.split(" ", 1)[1] for line in _private_reaches_at(sample)]
+    assert found == ["class Mine(Response)", "def get_wsgi_headers", "._invalidate", "._list"]
+
+
+def _private_reaches_at(path: Path) -> list[str]:
+    """_private_reaches for a file outside the package (its paths as given)."""
+    global ROOT
+    saved, ROOT = ROOT, path.parent
+    try:
+        return sorted(_private_reaches(path), key=lambda line: int(line.split(":")[1].split()[0]))
+    finally:
+        ROOT = saved

@@ -10,8 +10,7 @@ refusal (403) therefore counts against the key's limit; a 401 also counts agains
 failure budget (one more call, on failures only). After the view, the answer is counted
 for its key in process memory (fvapp/usage.py: no database or Redis work). An address or key this process refused lately
 waits for the verdict before the read: a refused flood costs the database nothing. The browser
-session plays no part: under /api/ it is not even opened (SessionInterface), and the app-wide
-hooks of Flask-Limiter (kept for the login pages) and Flask-Login do not run (fvapp/__init__.py).
+session plays no part: the API app (fvapp/api/app.py) has none, nor Flask-Limiter or Flask-Login.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from flask import current_app, g, request
 from werkzeug.exceptions import TooManyRequests
 
 from .. import usage
-from ..extensions import limiter
 from ..ratelimit import ApiLimiter, Decision
 from ..services import key_auth
 from ..services.key_auth import KeyRejected, PlanRequired, Principal
@@ -30,8 +28,6 @@ from . import bp
 
 PUBLIC_ENDPOINTS = {"api.openapi"}
 EXTENSION = "fvapp_api_limiter"
-
-limiter.exempt(bp)
 
 
 @bp.record_once
@@ -59,12 +55,11 @@ def _refuse(decision: Decision, rejected: KeyRejected):
 
 @bp.before_request
 def authenticate():
-    # The request, g and the app looked up once (each use of Flask's proxies is a lookup).
-    req, state = request._get_current_object(), g._get_current_object()
+    req, state = request, g
     state.api_principal = state.api_rate = state.api_key_id = None
     if req.endpoint in PUBLIC_ENDPOINTS:
         return
-    app = current_app._get_current_object()
+    app = current_app
     api_limiter: ApiLimiter = app.extensions[EXTENSION]
     remote, headers = req.remote_addr, req.headers  # the client's, as ProxyFix decides
     address = remote or "unknown"
@@ -122,7 +117,7 @@ def count_usage(response):
 
 
 def rate_limit_headers(response):
-    state = g._get_current_object()
+    state = g
     decision = state.get("api_rate")
     if decision is None or not (state.get("api_principal")
                                 or response.status_code in (403, 429)):

@@ -1,6 +1,6 @@
-"""POST /api/secret-scanning (SPEC §9): GitHub's secret-scanning partner endpoint. Under /api
-(so its errors are envelopes and no session is opened) but not the Bearer-key API: its own
-blueprint, no key auth, CSRF exempt; the caller proves itself with an ECDSA signature.
+"""POST /api/secret-scanning (SPEC §9): GitHub's secret-scanning partner endpoint. In the API
+app (fvapp/api/app.py: its errors are envelopes, no session, no CSRF) but not the Bearer-key
+API: its own blueprint, no key auth; the caller proves itself with an ECDSA signature.
 
 Answers: 200 GitHub's feedback list; 400 a body that is not a JSON array of reports (or is
 nested too deeply); 401 a missing, unknown or invalid signature (nothing done); 404
@@ -27,7 +27,7 @@ def _keys_cache(state) -> None:
     state.app.extensions[EXTENSION] = leaks.PublicKeys()
 
 
-@bp.post("/api/secret-scanning")
+@bp.post("/secret-scanning")  # below the API app's mount point: /api/secret-scanning
 def report():
     keys_file = current_app.config.get("SECRET_SCANNING_KEYS_FILE")
     if not keys_file:

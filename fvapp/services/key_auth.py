@@ -9,18 +9,15 @@ request, in every process.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections import namedtuple
+import weakref
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from .. import db_reader
 from ..db_setup import immediate_begin, stalled
 from ..extensions import db
 from ..models import AGENT_MAX, IP_MAX, ApiKey, Membership, User, Workspace, utcnow
@@ -108,7 +105,9 @@ _BY_HASH = _LOOKUP.where(ApiKey.key_hash == bindparam("key_hash"))
 
 
 def bearer_token(authorization: str | None) -> str | None:
-    """The credentials of `Authorization: Bearer <token>` (scheme case-insensitive), else None."""
+    """The credentials of `Authorization: Bearer <token>` (scheme case-insensitive), else None:
+    the one parse of the header, for the key check (candidate_hash), the usage count of a
+    refused request (fvapp/api/auth.py) and the request log's key prefix (fvapp/request_log.py)."""
     scheme, _, token = (authorization or "").strip().partition(" ")
     if scheme.lower() != BEARER:
         return None
@@ -116,7 +115,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def candidate_hash(authorization: str | None) -> str:
-    """The SHA-256 of the key in `Authorization: Bearer <key>`: the one parse of the header.
+    """The SHA-256 of the key in `Authorization: Bearer <key>` (bearer_token).
     KeyRejected(MISSING) without a Bearer token, KeyRejected() for a malformed key (shape and
     checksum: no database work for typos and random strings)."""
     candidate = bearer_token(authorization)
@@ -182,86 +181,21 @@ def principal_for(key_hash: str, touch_every: timedelta,
     )
 
 
-# The auth query's row as the direct path returns it: the same names as the statement's columns.
-Found = namedtuple("Found", [column.key for column in _LOOKUP.selected_columns])
-_DATETIMES = [Found._fields.index(name) for name in ("created_at", "last_used_at", "revoked_at")]
-
-
 def _lookup(key_hash: str):
-    """The auth query, one round trip. On PostgreSQL it goes straight to the driver, on a
-    connection of its own (below); otherwise, inside a transaction already begun (the same
-    snapshot), or while something listens to the engine's statements (the tests that count
-    them, tracing), through the session: the same statement, and SQLAlchemy's events see it."""
+    """The auth query, one round trip, by the same function in production and in tests. Inside a
+    transaction the request already began (the same snapshot), and on backends other than
+    PostgreSQL, through the session as it is. Otherwise a Core select on a pooled connection in
+    autocommit (no BEGIN and COMMIT around one read), handed back to the pool at once: the rest
+    of the request keeps ordinary transactions, and no ORM session is set up for the read."""
     engine = db.engine
-    if (engine.dialect.name != "postgresql"
-            or engine.dispatch.before_cursor_execute or engine.dispatch.after_cursor_execute
-            or (db.session.registry.has() and db.session().in_transaction())):
-        return _lookup_in_session(key_hash)
-    return _lookup_direct(engine, key_hash)
-
-
-def _lookup_direct(engine, key_hash: str):
-    """The statement, prepared, straight on psycopg, on this thread's own connection and cursor
-    for it (fvapp/db_reader.py): in autocommit for its whole life (no BEGIN/ROLLBACK pair around
-    one read, no autocommit switch per request) and outside the pool (no checkout, no reset on return):
-    SQLAlchemy's execution machinery and pool around it cost more than the round trip itself.
-    Errors come out as SQLAlchemy's (an unavailable database answers 503). A connection found
-    dead is closed, the pool's connections of its generation are invalidated (the server most
-    likely restarted), and the read is retried once on a fresh connection; not after a stall
-    (db_setup.stalled): the retry would most likely wait as long again, so that is a 503 now."""
-    dbapi = engine.dialect.loaded_dbapi
-    sql = _direct_sql(engine.dialect)
-    params = (key_hash,)
-    for attempt in (1, 2):
-        held = db_reader.held_for(engine)
-        connection, cursor = held.connection, held.cursor
-        try:
-            cursor.execute(sql, params, prepare=True)
-            row = cursor.fetchone()
-        except dbapi.Error as exc:
-            lost = (engine.dialect.is_disconnect(exc, connection, None)
-                    or connection.closed or connection.broken)
-            if lost:
-                db_reader.discard(engine, held)
-                engine.pool._invalidate(None, exc, _checkin=False)  # as SQLAlchemy does
-                if attempt == 1 and not stalled(exc):
-                    continue
-            raise DBAPIError.instance(sql, params, exc, dbapi.Error,
-                                      connection_invalidated=lost) from exc
-        held.used = time.monotonic()
-        break
-    if row is None:
-        return None
-    values = list(row)
-    for index in _DATETIMES:  # as UTCDateTime reads them
-        if values[index] is not None:
-            values[index] = values[index].astimezone(UTC)
-    return Found._make(values)
-
-
-@lru_cache(maxsize=4)
-def _direct_sql(dialect) -> str:
-    """_BY_HASH as SQLAlchemy compiles it, its one parameter positional (cheaper to bind)."""
-    sql = str(_BY_HASH.compile(dialect=dialect))
-    assert sql.count("%(key_hash)s") == 1 and "%s" not in sql
-    return sql.replace("%(key_hash)s", "%s")
-
-
-def _lookup_in_session(key_hash: str):
-    """The auth query through the session. On PostgreSQL (the fallback of the direct path) on
-    an autocommit connection: one round trip, and the connection goes back to the pool at once,
-    so the rest of the request keeps ordinary transactions. Other backends: the session as is."""
-    statement, params = _BY_HASH, {"key_hash": key_hash}
-    if db.session.get_bind().dialect.name != "postgresql" or db.session().in_transaction():
-        return db.session.execute(statement, params).first()
+    if engine.dialect.name != "postgresql" or (
+            db.session.registry.has() and db.session().in_transaction()):
+        return db.session.execute(_BY_HASH, {"key_hash": key_hash}).first()
+    reader = _autocommit(engine)
     for attempt in (1, 2):
         try:
-            # A unit of its own: no COMMIT is sent (nothing was begun), and the connection goes
-            # back to the pool at once; a failure rolls the session back.
-            with atomic():
-                connection = db.session.connection(
-                    execution_options={"isolation_level": "AUTOCOMMIT"})
-                row = connection.execute(statement, params).first()
+            with reader.connect() as connection:
+                return connection.execute(_BY_HASH, {"key_hash": key_hash}).first()
         except DBAPIError as exc:
             # A pooled connection found dead (the server restarted since it was last used; no
             # ping, see db_setup): SQLAlchemy has invalidated the pool, so a read retried once
@@ -270,8 +204,20 @@ def _lookup_in_session(key_hash: str):
             if attempt == 1 and exc.connection_invalidated and not stalled(exc):
                 continue
             raise
-        return row
     raise AssertionError("unreachable")
+
+
+_autocommit_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _autocommit(engine):
+    """The engine in autocommit (Engine.execution_options: the same pool and event listeners),
+    made once per engine."""
+    reader = _autocommit_engines.get(engine)
+    if reader is None:
+        reader = _autocommit_engines[engine] = engine.execution_options(
+            isolation_level="AUTOCOMMIT")
+    return reader
 
 
 def origin(ip: str | None, user_agent: str | None) -> dict:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 from psycopg import pq
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from fvapp.extensions import db
 
@@ -20,26 +21,31 @@ TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)
 
 
 def engine_of(app):
-    """The app's engine: Flask-SQLAlchemy makes one per app, and it outlives any app context."""
-    with app.app_context():
+    """The engine that serves the API of this app (fvapp.create_app: the API app mounted in
+    it): Flask-SQLAlchemy makes one per Flask app, and it outlives any app context."""
+    from fvapp import api_app
+
+    with api_app(app).app_context():
         return db.engine
 
 
 @contextmanager
 def sql_statements(engine):
-    """Every SQL statement the engine sends while the block runs, transaction control (SQLite's
-    explicit BEGIN, COMMIT) left out: those are not queries."""
+    """Every SQL statement sent to the engine's database while the block runs, by any engine on
+    it (the pages app's and the API app's), transaction control (SQLite's explicit BEGIN,
+    COMMIT) left out: those are not queries."""
     seen: list[str] = []
+    url = engine.url
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        if not TRANSACTION_CONTROL.match(statement):
+        if conn.engine.url == url and not TRANSACTION_CONTROL.match(statement):
             seen.append(" ".join(statement.split()))
 
-    event.listen(engine, "before_cursor_execute", record)
+    event.listen(Engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(Engine, "before_cursor_execute", record)
 
 
 class PgRoundTrips:
