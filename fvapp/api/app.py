@@ -85,6 +85,6 @@ def register_error_handlers(app: Flask) -> None:
             return envelope.error(503, headers=RETRY_AFTER)
         if isinstance(exc, (envelope.ApiError, DomainError)):
             return envelope.error_for_exception(exc)  # the API's and the services' refusals
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, request.script_root + request.path)
         db.session.rollback()
         return envelope.error_for_exception(InternalServerError())
