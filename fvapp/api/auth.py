@@ -1,17 +1,14 @@
-"""The request hook of /api/v1: rate limits and the Bearer key, before any view runs.
+"""The request hook of /api/v1: the Bearer key and its rate limit, before any view runs.
 
-Per request with a well-formed key: one call to the rate limiter (fvapp/ratelimit.py: it counts
-the request against the key's limit, keyed by the key's SHA-256, with a token this process
-leased for the key, no round trip; or else one Redis round trip that reads the caller IP's
-failed-authentication budget and leases tokens) and the key's read (one indexed query),
-overlapped: the limiter's script is sent first and its verdict read once the row is in, before
-the row is judged (so a refused request gets 429 whatever its key, and writes nothing). A plan
-refusal (403) therefore counts against the key's limit; a 401 also counts against the address's
-failure budget (one more call, on failures only). After the view, the answer is counted
-for its key in process memory (fvapp/usage.py: no database or Redis work). An address or key this process refused lately
-waits for the verdict before the read: a refused flood costs the database nothing. The browser
-session plays no part: under /api/ it is not even opened (SessionInterface), and the app-wide
-hooks of Flask-Limiter (kept for the login pages) and Flask-Login do not run (fvapp/__init__.py).
+Top to bottom: parse the header (no database work for a missing or malformed key); read the key
+(one SELECT); a request that does not authenticate counts against its address's budget of
+failed authentications (fvapp/ratelimit: 401, or 429 once the address is over it); one that
+does is judged by its key's own limit alone (a token this process leased for the key, or one
+Redis round trip; 429 when over it), never by its address's failures, so a valid key behind a
+shared address is not locked out by its neighbours. Then the plan (a 403 counts against the
+key's limit) and last_used_at. A key this process refused lately is asked about first: a
+refused flood of a valid key costs the database nothing. After the view, the answer is counted
+for its key in process memory (fvapp/usage.py: no database or Redis work).
 """
 
 from __future__ import annotations
@@ -21,9 +18,9 @@ from datetime import timedelta
 from flask import current_app, g, request
 from werkzeug.exceptions import TooManyRequests
 
-from .. import usage
+from .. import ratelimit, usage
 from ..extensions import limiter
-from ..ratelimit import ApiLimiter, Decision
+from ..ratelimit import ApiLimiter
 from ..services import key_auth, keys
 from ..services.key_auth import KeyRejected, Principal
 from . import bp
@@ -36,65 +33,54 @@ limiter.exempt(bp)
 
 @bp.record_once
 def _create_limiter(state) -> None:
-    config = state.app.config
-    state.app.extensions[EXTENSION] = ApiLimiter(
-        config["RATELIMIT_STORAGE_URI"],
-        config.get("RATELIMIT_STORAGE_OPTIONS") or {},
-        config["RATELIMIT_KEY_PREFIX"],
-        key_limit=config["API_RATE_LIMIT"],
-        fail_limit=config["API_AUTH_FAILURE_LIMIT"],
-    )
+    state.app.extensions[EXTENSION] = ratelimit.api_limiter(state.app)
 
 
 def current_principal() -> Principal:
     return g.api_principal
 
 
-def _refuse(decision: Decision, rejected: KeyRejected):
-    if not decision.allowed:  # the address was already over its failure budget
+def _failed(api_limiter: ApiLimiter, address: str, rejected: KeyRejected):
+    """A failed authentication: 401, or 429 when the address is over its failure budget."""
+    decision = api_limiter.fail(address)
+    if not decision.allowed:
         g.api_rate = decision
         raise TooManyRequests()
     raise rejected
 
 
+def _admit(api_limiter: ApiLimiter, digest: str) -> None:
+    """The key's own limit: 429 when it is over it."""
+    decision = g.api_rate = api_limiter.admit(digest)
+    if not decision.allowed:
+        raise TooManyRequests()
+
+
 @bp.before_request
 def authenticate():
-    # The request, g and the app looked up once (each use of Flask's proxies is a lookup).
-    req, state = request._get_current_object(), g._get_current_object()
-    state.api_principal = state.api_rate = None
-    if req.endpoint in PUBLIC_ENDPOINTS:
+    g.api_principal = g.api_rate = None
+    if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    app = current_app._get_current_object()
-    api_limiter: ApiLimiter = app.extensions[EXTENSION]
-    remote, headers = req.remote_addr, req.headers  # the client's, as ProxyFix decides
-    address = remote or "unknown"
+    api_limiter: ApiLimiter = current_app.extensions[EXTENSION]
+    address = request.remote_addr or "unknown"  # the client's, as ProxyFix decides
     try:
-        key_hash = key_auth.candidate_hash(headers.get("Authorization"))
+        key_hash = key_auth.candidate_hash(request.headers.get("Authorization"))
     except KeyRejected as rejected:  # no key, or a malformed one: no database work
-        _refuse(api_limiter.fail(address), rejected)
+        _failed(api_limiter, address, rejected)
     digest = key_hash[:32]
-    # The limiter's round trip (when it needs one: not while this process holds a lease for
-    # the key) overlaps the key's read: its script is sent now, its verdict read once the row
-    # is in (admit), before the row is judged or last_used_at written. An address or key this
-    # process refused lately waits for the verdict first: no database work for a refused flood.
-    verdict = api_limiter.start(address, digest)
-
-    def admit() -> None:
-        decision = state.api_rate = verdict()
-        if not decision.allowed:
-            raise TooManyRequests()
-
-    if api_limiter.refused_lately(address, digest):
-        admit()
+    admitted = api_limiter.recently_refused(digest)
+    if admitted:  # asked first: a refused flood of a valid key reads no database
+        _admit(api_limiter, digest)
     try:
-        state.api_principal = key_auth.principal_for(
-            key_hash, timedelta(seconds=app.config["API_KEY_TOUCH_SECONDS"]), admit,
-            ip=remote, user_agent=headers.get("User-Agent"))
-    except KeyRejected as rejected:
-        state.api_rate = None
-        _refuse(api_limiter.fail(address), rejected)
-    finally:
-        verdict()  # the reply is always read, whatever happened meanwhile
+        principal = key_auth.principal_for(key_hash)
+    except KeyRejected as rejected:  # unknown, revoked, or its creator left
+        g.api_rate = None
+        _failed(api_limiter, address, rejected)
+    if not admitted:
+        _admit(api_limiter, digest)
+    g.api_principal = key_auth.accept(
+        principal, timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]),
+        ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
 
 
 @bp.after_request
