@@ -286,7 +286,7 @@ def test_the_per_key_limit_answers_429_in_the_envelope_with_its_headers(app_fact
         assert response.headers["X-RateLimit-Remaining"] == str(4 - n)
     refused = client.get("/api/v1/initiatives", headers=bearer(key))  # shared by all endpoints
     assert_envelope(refused, 429, "RATE_LIMITED")
-    # Sliding-window counter: the budget frees up within T·(1 + 1/L) = 72 s (fvapp/ratelimit.py)
+    # Sliding-window counter: the budget frees up within T·(1 + 1/L) = 72 s (fvapp/ratelimit/)
     assert 1 <= int(refused.headers["Retry-After"]) <= 73
     assert refused.headers["X-RateLimit-Limit"] == "5"
     assert refused.headers["X-RateLimit-Remaining"] == "0"

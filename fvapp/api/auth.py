@@ -14,6 +14,7 @@ for its key in process memory (fvapp/usage.py: no database or Redis work).
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NoReturn
 
 from flask import current_app, g, request
 from werkzeug.exceptions import TooManyRequests
@@ -40,7 +41,7 @@ def current_principal() -> Principal:
     return g.api_principal
 
 
-def _failed(api_limiter: ApiLimiter, address: str, rejected: KeyRejected):
+def _failed(api_limiter: ApiLimiter, address: str, rejected: KeyRejected) -> NoReturn:
     """A failed authentication: 401, or 429 when the address is over its failure budget."""
     decision = api_limiter.fail(address)
     if not decision.allowed:
@@ -68,15 +69,15 @@ def authenticate():
     except KeyRejected as rejected:  # no key, or a malformed one: no database work
         _failed(api_limiter, address, rejected)
     digest = key_hash[:32]
-    admitted = api_limiter.recently_refused(digest)
-    if admitted:  # asked first: a refused flood of a valid key reads no database
+    asked_first = api_limiter.recently_refused(digest)
+    if asked_first:  # asked first: a refused flood of a valid key reads no database
         _admit(api_limiter, digest)
     try:
         principal = key_auth.principal_for(key_hash)
     except KeyRejected as rejected:  # unknown, revoked, or its creator left
         g.api_rate = None
         _failed(api_limiter, address, rejected)
-    if not admitted:
+    if not asked_first:
         _admit(api_limiter, digest)
     g.api_principal = key_auth.accept(
         principal, timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]),
