@@ -74,7 +74,7 @@ def remember_device(response, email: str) -> None:
 class Attempt:
     """The budgets one sign-in attempt was counted against; refund() gives them back."""
 
-    held: list  # (counter name, Limit, Reply, counted in Redis)
+    held: list  # (counter name, Limit, Reply)
     retry_after: int = 0
 
     @property
@@ -104,17 +104,17 @@ def count_attempt(email: str) -> Attempt:
     for spec, name in _budgets(email):
         for limit in Limit.parse_many(spec):
             counter = f"{name}:{limit.amount}/{limit.period}"
-            reply, shared = store.take(counter, limit)
+            reply = store.take(counter, limit)
             if not reply.allowed:
                 refund(Attempt(held))
                 return Attempt([], refused(limit, reply.now, reply.current,
                                            reply.previous).retry_after)
-            held.append((counter, limit, reply, shared))
+            held.append((counter, limit, reply))
     return Attempt(held)
 
 
 def refund(attempt: Attempt) -> None:
     """A sign-in that succeeded is not a failure: give back what count_attempt took."""
     store = ratelimit.store_of(current_app)
-    for counter, limit, reply, shared in attempt.held:
-        store.give_back(counter, limit, reply, shared)
+    for counter, limit, reply in attempt.held:
+        store.give_back(counter, limit, reply)

@@ -128,14 +128,13 @@ class ApiLimiter:
                     del self.leases[key_digest]
                     want, back = lease.want(clock), lease.unused()
         sent = time.monotonic()
-        reply, shared = self.store.take(f"apikey:{key_digest}", self.key_limit, now, want,
-                                        SHARE, back)
+        reply = self.store.take(f"apikey:{key_digest}", self.key_limit, now, want, SHARE, back)
         decision = decide(self.key_limit, reply)
         if self.store.shared:
             if reply.allowed:
                 number, _ = self.key_limit.window(reply.now)
                 left = self.key_limit.end(number) - reply.now  # of the window, Redis's clock
-                until = sent + min(LEASE_SECONDS, left) if shared else sent
+                until = sent + min(LEASE_SECONDS, left) if reply.shared else sent
                 self._keep(key_digest, Lease(number, until, left <= LEASE_SECONDS,
                                              reply.estimate, reply.granted, 1))
             else:  # no tokens; slow start again
@@ -151,7 +150,7 @@ class ApiLimiter:
         if wait > 0:
             retry = max(1, math.ceil(wait))
             return Decision(False, self.fail_limit.amount, 0, int(time.time()) + retry, retry)
-        reply, _shared = self.store.take(f"apifail:{address}", self.fail_limit, now)
+        reply = self.store.take(f"apifail:{address}", self.fail_limit, now)
         return self._note("ip:" + address, decide(self.fail_limit, reply))
 
     def recently_refused(self, key_digest: str) -> bool:

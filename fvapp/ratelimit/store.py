@@ -101,11 +101,11 @@ class Store:
         return f"{self.prefix}:{name}"
 
     def take(self, name: str, limit: Limit, now: float | None = None, want: int = 1,
-             share: int = 1, back: tuple[int, int] | None = None) -> tuple[Reply, bool]:
+             share: int = 1, back: tuple[int, int] | None = None) -> Reply:
         """One request against `name`'s limit, asking for `want` tokens at once (Redis only;
         memory grants one) and giving back `back` = (window number, tokens) unused of an
-        earlier grant. Returns the reply and whether Redis counted it. Tokens due back when
-        Redis is not reached stay counted (waste, never excess)."""
+        earlier grant. Tokens due back when Redis is not reached stay counted (waste, never
+        excess)."""
         if self.redis is not None and not self.breaker.open:
             number, count = back or (0, 0)
             try:
@@ -117,13 +117,13 @@ class Store:
             else:
                 allowed, milli, current, previous, granted, ms = result
                 return Reply(allowed == 1, int(milli) / 1000, int(current), int(previous),
-                             int(granted), int(ms) / 1000), True
-        return self.memory.take(name, limit, time.time() if now is None else now), False
+                             int(granted), int(ms) / 1000, True)
+        return self.memory.take(name, limit, time.time() if now is None else now)
 
-    def give_back(self, name: str, limit: Limit, reply: Reply, shared: bool) -> None:
+    def give_back(self, name: str, limit: Limit, reply: Reply) -> None:
         """The token `reply` granted was not used: uncounted where it was counted."""
         number, _ = limit.window(reply.now)
-        if not shared:
+        if not reply.shared:
             self.memory.give_back(name, number, 1, reply.now)
         elif not self.breaker.open:
             try:

@@ -45,8 +45,9 @@ class Limit:
 
 class Reply(NamedTuple):
     """A counter's answer: `allowed`; the estimate before this request (prev·(1−f) + cur); the
-    two counters after it; the tokens counted for it (`granted` ≥ 1 when allowed); and `now`,
-    the time it was counted at, on the clock that counted it (Redis's, or this process's)."""
+    two counters after it; the tokens counted for it (`granted` ≥ 1 when allowed); `now`, the
+    time it was counted at, on the clock that counted it (Redis's, or this process's); and
+    `shared`: counted in Redis (else in this process's memory)."""
 
     allowed: bool
     estimate: float
@@ -54,6 +55,7 @@ class Reply(NamedTuple):
     previous: int
     granted: int
     now: float
+    shared: bool = False
 
 
 @dataclass(frozen=True)
