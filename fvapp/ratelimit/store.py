@@ -97,6 +97,11 @@ class Store:
         """Counted in Redis, for every process (when it answers)."""
         return self.redis is not None
 
+    def close(self) -> None:
+        """Close the Redis connections (the app's end; a test's)."""
+        if self.redis is not None:
+            self.redis.close()
+
     def key(self, name: str) -> str:
         return f"{self.prefix}:{name}"
 
