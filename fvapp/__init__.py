@@ -45,7 +45,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     usage.init_app(app)
 
-    from . import auth, security, web
+    from . import auth, ratelimit, security, web
     from .app import bp as app_bp
     from .auth import bp as auth_bp
     from .cli import register_cli
@@ -67,10 +67,13 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from .api.app import create_api_app
 
-    api = app.extensions[API_APP] = create_api_app(app.config)
     # One usage aggregator per process (it counts API answers, fvapp/usage.py), flushed with
-    # the pages app's context: the same database.
-    api.extensions[usage.EXTENSION] = app.extensions[usage.EXTENSION]
+    # the pages app's context: the same database. One rate-limit store (fvapp/ratelimit): the
+    # API's limiter and the sign-in throttle share its Redis client and its circuit breaker.
+    api = app.extensions[API_APP] = create_api_app(app.config, shared={
+        usage.EXTENSION: app.extensions[usage.EXTENSION],
+        ratelimit.EXTENSION: ratelimit.store_of(app),
+    })
     # Each app builds the other's URLs (the settings page links the API reference; the
     # reference page loads its script from /static), relative to the same request.
     app.url_build_error_handlers.append(_builder(api, lambda root: root + API_ROOT))

@@ -140,7 +140,7 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         if redis_url
         else {},
         # Flask-Limiter's strategy, for the login pages; the API has its own sliding-window
-        # counter (fvapp/ratelimit.py), at most one Redis round trip per request (token leases).
+        # counter (fvapp/ratelimit/), at most one Redis round trip per request (token leases).
         "RATELIMIT_STRATEGY": env.get("RATELIMIT_STRATEGY", "moving-window"),
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,

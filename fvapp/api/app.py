@@ -24,11 +24,14 @@ from ..paths import API_PREFIX, API_ROOT
 from ..services.errors import DomainError
 
 
-def create_api_app(config: Config) -> Flask:
+def create_api_app(config: Config, shared: dict | None = None) -> Flask:
     """The API app on this configuration: the pages app's own Config object (fvapp.create_app),
-    so one configuration serves both, a value changed at run time included."""
+    so one configuration serves both, a value changed at run time included. `shared`: the
+    process's objects the pages app made, adopted before anything here looks for them (the
+    usage aggregator; the rate-limit store with its one circuit breaker)."""
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"), static_folder=None)
     app.config = config
+    app.extensions.update(shared or {})
     # "//" in a path would get Werkzeug's HTML 308 before any handler: here every answer is the
     # envelope, so a double slash is simply a path that does not exist (404).
     app.url_map.merge_slashes = False

@@ -1,27 +1,26 @@
-"""The request hook of /api/v1: rate limits and the Bearer key, before any view runs.
+"""The request hook of /api/v1: the Bearer key and its rate limit, before any view runs.
 
-Per request with a well-formed key: one call to the rate limiter (fvapp/ratelimit.py: it counts
-the request against the key's limit, keyed by the key's SHA-256, with a token this process
-leased for the key, no round trip; or else one Redis round trip that reads the caller IP's
-failed-authentication budget and leases tokens) and the key's read (one indexed query),
-overlapped: the limiter's script is sent first and its verdict read once the row is in, before
-the row is judged (so a refused request gets 429 whatever its key, and writes nothing). A plan
-refusal (403) therefore counts against the key's limit; a 401 also counts against the address's
-failure budget (one more call, on failures only). After the view, the answer is counted
-for its key in process memory (fvapp/usage.py: no database or Redis work). An address or key this process refused lately
-waits for the verdict before the read: a refused flood costs the database nothing. The browser
-session plays no part: the API app (fvapp/api/app.py) has none, nor Flask-Limiter or Flask-Login.
+Top to bottom: parse the header (no database work for a missing or malformed key); read the key
+(one SELECT); a request that does not authenticate counts against its address's budget of
+failed authentications (fvapp/ratelimit: 401, or 429 once the address is over it); one that
+does is judged by its key's own limit alone (a token this process leased for the key, or one
+Redis round trip; 429 when over it), never by its address's failures, so a valid key behind a
+shared address is not locked out by its neighbours. Then the plan (a 403 counts against the
+key's limit) and last_used_at. A key this process refused lately is asked about first: a
+refused flood of a valid key costs the database nothing. After the view, the answer is counted
+for its key in process memory (fvapp/usage.py: no database or Redis work).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NoReturn
 
 from flask import current_app, g, request
 from werkzeug.exceptions import TooManyRequests
 
-from .. import usage
-from ..ratelimit import ApiLimiter, Decision
+from .. import ratelimit, usage
+from ..ratelimit import ApiLimiter
 from ..services import key_auth
 from ..services.key_auth import KeyRejected, PlanRequired, Principal
 from . import bp
@@ -32,68 +31,59 @@ EXTENSION = "fvapp_api_limiter"
 
 @bp.record_once
 def _create_limiter(state) -> None:
-    config = state.app.config
-    state.app.extensions[EXTENSION] = ApiLimiter(
-        config["RATELIMIT_STORAGE_URI"],
-        config.get("RATELIMIT_STORAGE_OPTIONS") or {},
-        config["RATELIMIT_KEY_PREFIX"],
-        key_limit=config["API_RATE_LIMIT"],
-        fail_limit=config["API_AUTH_FAILURE_LIMIT"],
-    )
+    state.app.extensions[EXTENSION] = ratelimit.api_limiter(state.app)
 
 
 def current_principal() -> Principal:
     return g.api_principal
 
 
-def _refuse(decision: Decision, rejected: KeyRejected):
-    if not decision.allowed:  # the address was already over its failure budget
+def _failed(api_limiter: ApiLimiter, address: str, rejected: KeyRejected) -> NoReturn:
+    """A failed authentication: 401, or 429 when the address is over its failure budget."""
+    decision = api_limiter.fail(address)
+    if not decision.allowed:
         g.api_rate = decision
         raise TooManyRequests()
     raise rejected
 
 
+def _admit(api_limiter: ApiLimiter, digest: str, key_id=None) -> None:
+    """The key's own limit: 429 when it is over it (counted for the key, when it was read)."""
+    decision = g.api_rate = api_limiter.admit(digest)
+    if not decision.allowed:
+        g.api_key_id = key_id
+        raise TooManyRequests()
+
+
 @bp.before_request
 def authenticate():
-    req, state = request, g
-    state.api_principal = state.api_rate = state.api_key_id = None
-    if req.endpoint in PUBLIC_ENDPOINTS:
+    g.api_principal = g.api_rate = g.api_key_id = None
+    if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    app = current_app
-    api_limiter: ApiLimiter = app.extensions[EXTENSION]
-    remote, headers = req.remote_addr, req.headers  # the client's, as ProxyFix decides
-    address = remote or "unknown"
+    api_limiter: ApiLimiter = current_app.extensions[EXTENSION]
+    address = request.remote_addr or "unknown"  # the client's, as ProxyFix decides
     try:
-        key_hash = key_auth.candidate_hash(headers.get("Authorization"))
+        key_hash = key_auth.candidate_hash(request.headers.get("Authorization"))
     except KeyRejected as rejected:  # no key, or a malformed one: no database work
-        _refuse(api_limiter.fail(address), rejected)
+        _failed(api_limiter, address, rejected)
     digest = key_hash[:32]
-    # The limiter's round trip (when it needs one: not while this process holds a lease for
-    # the key) overlaps the key's read: its script is sent now, its verdict read once the row
-    # is in (admit), before the row is judged or last_used_at written. An address or key this
-    # process refused lately waits for the verdict first: no database work for a refused flood.
-    verdict = api_limiter.start(address, digest)
-
-    def admit(key_id=None) -> None:
-        decision = state.api_rate = verdict()
-        if not decision.allowed:
-            state.api_key_id = key_id  # a known key's 429 counts for it (count_usage)
-            raise TooManyRequests()
-
-    if api_limiter.refused_lately(address, digest):
-        admit()
+    asked_first = api_limiter.recently_refused(digest)
+    if asked_first:  # asked first: a refused flood of a valid key reads no database
+        _admit(api_limiter, digest)
     try:
-        state.api_principal = key_auth.principal_for(
-            key_hash, timedelta(seconds=app.config["API_KEY_TOUCH_SECONDS"]), admit,
-            ip=remote, user_agent=headers.get("User-Agent"))
-    except KeyRejected as rejected:
-        state.api_rate, state.api_key_id = None, rejected.key_id
-        _refuse(api_limiter.fail(address), rejected)
-    except PlanRequired as refused:
-        state.api_key_id = refused.key_id
+        principal = key_auth.principal_for(key_hash)
+    except KeyRejected as rejected:  # unknown, revoked, or its creator left
+        g.api_rate, g.api_key_id = None, rejected.key_id
+        _failed(api_limiter, address, rejected)
+    if not asked_first:
+        _admit(api_limiter, digest, principal.key_id)
+    try:
+        g.api_principal = key_auth.accept(
+            principal, timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]),
+            ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
+    except PlanRequired:
+        g.api_key_id = principal.key_id
         raise
-    finally:
-        verdict()  # the reply is always read, whatever happened meanwhile
 
 
 @bp.after_request
@@ -117,9 +107,8 @@ def count_usage(response):
 
 
 def rate_limit_headers(response):
-    state = g
-    decision = state.get("api_rate")
-    if decision is None or not (state.get("api_principal")
+    decision = g.get("api_rate")
+    if decision is None or not (g.get("api_principal")
                                 or response.status_code in (403, 429)):
         return response
     headers = response.headers

@@ -1,9 +1,9 @@
 """Failed sign-in budgets without a malicious lockout (SPEC §7, OWASP "device cookies").
 
 Every sign-in attempt is counted *before* the password is checked, and refunded if it succeeds:
-the counter is the limit's own atomic "acquire" (a Lua script in Redis, a lock in memory), so a
-burst of N concurrent wrong passwords gets exactly as many bcrypt checks as the budget has left,
-never N.
+the counter (fvapp/ratelimit's sliding window, the API limiter's) checks and counts in one
+atomic step (a Lua script in Redis, a lock in memory), so a burst of N concurrent wrong
+passwords gets exactly as many bcrypt checks as the budget has left, never N.
 
 Budgets: one per client IP (LOGIN_LIMIT_PER_IP), and one per email (LOGIN_LIMIT_PER_EMAIL) —
 unless the browser shows a valid device cookie for that email, which it received when it signed
@@ -15,18 +15,15 @@ cannot keep Ava, on her own browser, from signing in to revoke a leaked key.
 from __future__ import annotations
 
 import hmac
-import math
 import secrets
-import time
 from dataclasses import dataclass
 
 from flask import current_app, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from limits import parse_many
-from limits.storage import MemoryStorage, RedisStorage
-from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
-from ..extensions import limiter
+from .. import ratelimit
+from ..ratelimit import Limit
+from ..ratelimit.window import refused
 
 DEVICE_COOKIE_MAX_AGE = 365 * 24 * 3600
 DEVICES_KEPT = 5  # emails remembered per browser
@@ -77,7 +74,7 @@ def remember_device(response, email: str) -> None:
 class Attempt:
     """The budgets one sign-in attempt was counted against; refund() gives them back."""
 
-    held: list
+    held: list  # (counter name, Limit, Reply)
     retry_after: int = 0
 
     @property
@@ -85,90 +82,39 @@ class Attempt:
         return self.retry_after == 0
 
 
-def _budgets(email: str) -> list[tuple[str, tuple[str, ...]]]:
+def _budgets(email: str) -> list[tuple[str, str]]:
+    """(limits, counter name) of each budget an attempt for `email` from here counts against."""
     config = current_app.config
-    prefix = config["RATELIMIT_KEY_PREFIX"]
-    budgets = [(config["LOGIN_LIMIT_PER_IP"], (prefix, "login-ip", request.remote_addr or "-"))]
+    budgets = [(config["LOGIN_LIMIT_PER_IP"], f"login-ip:{request.remote_addr or '-'}")]
     email = _email_id(email)
     nonce = devices_in_request().get(email)
     if nonce:
-        budgets.append((config["LOGIN_LIMIT_PER_DEVICE"], (prefix, "login-device", nonce[:32])))
+        budgets.append((config["LOGIN_LIMIT_PER_DEVICE"], f"login-device:{nonce[:32]}"))
     else:
-        budgets.append((config["LOGIN_LIMIT_PER_EMAIL"], (prefix, "login-email", email)))
+        budgets.append((config["LOGIN_LIMIT_PER_EMAIL"], f"login-email:{email}"))
     return budgets
 
 
-class _Fallback:
-    """While the limit storage (Redis) fails or stalls, attempts are counted in this process's
-    memory for BREAKER_SECONDS: each sign-in does not wait out the storage's socket timeout
-    again for every budget, and the budgets still hold (per process) meanwhile. One per app."""
-
-    EXTENSION = "fvapp_login_fallback"
-    BREAKER_SECONDS = 5.0  # as the API's limiter (fvapp/ratelimit.py)
-
-    def __init__(self, strategy_class):
-        self.strategy = strategy_class(MemoryStorage())
-        self.until = 0.0
-
-    @classmethod
-    def of_app(cls) -> _Fallback:
-        extensions = current_app.extensions
-        if cls.EXTENSION not in extensions:
-            extensions[cls.EXTENSION] = cls(type(limiter.limiter))
-        return extensions[cls.EXTENSION]
-
-    def trip(self) -> None:
-        current_app.logger.warning("login throttle storage unavailable; counting in process "
-                                   "memory for %.0f s", self.BREAKER_SECONDS)
-        self.until = time.monotonic() + self.BREAKER_SECONDS
-
-
 def count_attempt(email: str) -> Attempt:
-    """Count one attempt against every budget it falls under, or none if one is spent."""
-    fallback = _Fallback.of_app()
-    strategy = fallback.strategy if time.monotonic() < fallback.until else limiter.limiter
-    held: list = []  # (strategy, item, identifiers)
-    for spec, identifiers in _budgets(email):
-        for item in parse_many(spec):
-            try:
-                acquired = strategy.hit(item, *identifiers)
-            except Exception:  # storage down or stalled: this process counts, for a while
-                fallback.trip()
-                strategy = fallback.strategy
-                acquired = strategy.hit(item, *identifiers)
-            if not acquired:
+    """Count one attempt against every budget it falls under, or none if one is spent. The
+    app's rate-limit store (fvapp/ratelimit): Redis, or this process's memory while Redis is
+    unavailable (its breaker, shared with the API's limiter)."""
+    store = ratelimit.store_of(current_app)
+    held: list = []
+    for spec, name in _budgets(email):
+        for limit in Limit.parse_many(spec):
+            counter = f"{name}:{limit.amount}/{limit.period}"
+            reply = store.take(counter, limit)
+            if not reply.allowed:
                 refund(Attempt(held))
-                return Attempt([], _retry_after(strategy, item, identifiers))
-            held.append((strategy, item, identifiers))
+                return Attempt([], refused(limit, reply.now, reply.current,
+                                           reply.previous).retry_after)
+            held.append((counter, limit, reply))
     return Attempt(held)
 
 
 def refund(attempt: Attempt) -> None:
     """A sign-in that succeeded is not a failure: give back what count_attempt took."""
-    for strategy, item, identifiers in attempt.held:
-        _refund(strategy, item, identifiers)
-
-
-def _refund(strategy, item, identifiers) -> None:
-    storage = strategy.storage
-    key = item.key_for(*identifiers)
-    try:
-        if isinstance(strategy, MovingWindowRateLimiter):
-            if isinstance(storage, RedisStorage):
-                storage.get_connection().lpop(storage.prefixed_key(key))  # newest entry
-            elif isinstance(storage, MemoryStorage):
-                with storage.locks[key]:
-                    if storage.events.get(key):
-                        storage.events[key].pop(0)  # newest entry
-        elif isinstance(strategy, FixedWindowRateLimiter):
-            storage.incr(key, item.get_expiry(), amount=-1)
-    except Exception:  # storage down: nothing to give back
-        current_app.logger.warning("login throttle storage unavailable")
-
-
-def _retry_after(strategy, item, identifiers) -> int:
-    try:
-        reset = strategy.get_window_stats(item, *identifiers).reset_time
-    except Exception:
-        return item.get_expiry()
-    return max(1, math.ceil(reset - time.time()))
+    store = ratelimit.store_of(current_app)
+    for counter, limit, reply in attempt.held:
+        store.give_back(counter, limit, reply)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 import weakref
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -141,36 +140,23 @@ def authenticate(authorization: str | None, touch_every: timedelta, ip: str | No
     """The principal for this Authorization header, or KeyRejected (401) / PlanRequired (403).
     `ip` and `user_agent`: where the request came from, recorded with last_used_at when that
     is written."""
-    return principal_for(candidate_hash(authorization), touch_every, ip=ip, user_agent=user_agent)
+    principal = principal_for(candidate_hash(authorization))
+    return accept(principal, touch_every, ip=ip, user_agent=user_agent)
 
 
-def principal_for(key_hash: str, touch_every: timedelta,
-                  admit: Callable[[uuid.UUID | None], None] | None = None, ip: str | None = None,
-                  user_agent: str | None = None) -> Principal:
-    """The principal for a key's SHA-256 (candidate_hash), or KeyRejected / PlanRequired.
-    `admit`, if given, runs once the key's row is read and before it is judged or touched: the
-    caller's last word (the API's rate limit, whose round trip overlaps the read); it is given
-    the key's id (None for a key nobody has) and refuses by raising. `ip`, `user_agent`: as
-    for authenticate. The refusals carry the key's id when its row was found."""
+def principal_for(key_hash: str) -> Principal:
+    """The principal a key's SHA-256 (candidate_hash) acts as: one SELECT, nothing written.
+    KeyRejected when the key is unknown, revoked, or its creator left the workspace; it carries
+    the key's id when its row was found (the refused request is counted for that key)."""
     row = _lookup(key_hash)
-    key_id = None if row is None else row.id
-    if admit is not None:
-        admit(key_id)
     if not usable(row):
-        raise KeyRejected(key_id=key_id)
-    if not rules.plan_has_api_access(row.plan):
-        raise PlanRequired(key_id)
-    last_used_at = row.last_used_at
-    now = utcnow()
-    if needs_touch(last_used_at, now, touch_every):
-        _touch(row.id, now, touch_every, ip, user_agent)
-        last_used_at = now
+        raise KeyRejected(key_id=None if row is None else row.id)
     return Principal(
         key_id=row.id,
         key_name=row.name,
         key_prefix=row.prefix,
         key_created_at=row.created_at,
-        key_last_used_at=last_used_at,
+        key_last_used_at=row.last_used_at,
         user_id=row.user_id,
         user_email=row.email,
         user_name=row.user_name,
@@ -179,6 +165,20 @@ def principal_for(key_hash: str, touch_every: timedelta,
         plan=row.plan,
         role=row.role,
     )
+
+
+def accept(principal: Principal, touch_every: timedelta, ip: str | None = None,
+           user_agent: str | None = None) -> Principal:
+    """The principal, once its workspace's plan has API access (else PlanRequired), with the
+    use recorded (last_used_at, at most once per `touch_every`: see _touch). `ip`,
+    `user_agent`: as for authenticate."""
+    if not rules.plan_has_api_access(principal.plan):
+        raise PlanRequired(principal.key_id)
+    now = utcnow()
+    if not needs_touch(principal.key_last_used_at, now, touch_every):
+        return principal
+    _touch(principal.key_id, now, touch_every, ip, user_agent)
+    return principal._replace(key_last_used_at=now)
 
 
 def _lookup(key_hash: str):
