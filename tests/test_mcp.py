@@ -144,7 +144,6 @@ def test_bad_arguments_and_foreign_or_unknown_ids_are_tool_errors(url, app, demo
         ("list_initiatives", {"limit": 0}),
         ("list_initiatives", {"archived": "yes"}),
         ("search_initiatives", {"query": ""}),
-        ("no_such_tool", {}),
     ]
     for name, arguments in cases:
         result = call(url, key, name, arguments)
