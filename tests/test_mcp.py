@@ -15,6 +15,7 @@ import pytest
 import requests
 from mcp import ClientSession, MCPError
 from mcp.client.streamable_http import streamable_http_client
+from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
 from fvapp.api import mcp as mcp_server
@@ -25,6 +26,8 @@ from tests.support.api import Api, assert_envelope, bearer, mint_key
 from tests.support.browser import Browser
 from tests.support.tracing import engine_of, sql_statements
 
+MCP_HEADERS = {"Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2025-06-18"}
 TOOL_NAMES = {"whoami", "list_initiatives", "get_initiative", "create_initiative",
               "update_initiative", "search_initiatives"}
 
@@ -185,11 +188,35 @@ def test_an_unknown_tool_is_a_json_rpc_error_not_a_tool_result(url, app, demo, a
     assert still.is_error and still.content[0].text
 
 
+def test_a_tool_that_fails_is_answered_as_rest_would_be_without_its_text(app, demo, ava,
+                                                                         monkeypatch):
+    """What a tool raises that is neither a result nor a refusal is answered by the app's own
+    handlers, as for REST: an unavailable database 503 with Retry-After, anything else 500;
+    in the envelope, and the exception's text (SQL, addresses) never in the answer."""
+    key = mint_key(demo.app, demo.acme, ava)
+    client = app.test_client()
+    item_id = Api(client, key).post("/initiatives", json={"title": "x"}).get_json()["data"]["id"]
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": "get_initiative", "arguments": {"id": item_id}}}
+    for raised, status, code in [
+        (OperationalError("SELECT secret FROM hidden", {}, Exception("host 10.0.0.9")), 503,
+         "SERVICE_UNAVAILABLE"),
+        (RuntimeError("SELECT secret FROM hidden"), 500, "INTERNAL_ERROR"),
+    ]:
+        def fail(*args, raised=raised, **kwargs):
+            raise raised
+
+        monkeypatch.setattr(initiatives, "get_initiative", fail)
+        answer = client.post("/api/mcp", headers={**bearer(key), **MCP_HEADERS}, json=request)
+        assert_envelope(answer, status, code)
+        assert "secret" not in answer.get_data(as_text=True)
+        assert ("Retry-After" in answer.headers) == (status == 503)
+    monkeypatch.undo()
+    assert tool_call(client, key, "get_initiative", {"id": item_id})["structuredContent"]["id"] \
+        == item_id
+
+
 # -- one operation, two surfaces -----------------------------------------------------------
-
-MCP_HEADERS = {"Accept": "application/json, text/event-stream",
-               "MCP-Protocol-Version": "2025-06-18"}
-
 
 def tool_call(client, key, name, arguments):
     """One stateless tools/call, as an SDK client sends it after initialize: its result."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import mcp.types as types
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
@@ -212,9 +212,21 @@ async def _on_list_tools(ctx, params) -> types.ListToolsResult:
     return types.ListToolsResult(tools=DEFINITIONS)
 
 
+FAILURE = "mcp_failure"  # on flask.g: what a tool raised that is neither a result nor a refusal
+
+
 async def _on_call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
     # Synchronous on purpose: the loop serves one request at a time, on the request's thread.
-    return call(params.name, params.arguments)
+    try:
+        return call(params.name, params.arguments)
+    except MCPError:
+        raise
+    except Exception as failure:
+        # Answered by the app's handlers once the SDK is done (serve): a database that is
+        # unavailable is the REST API's 503 envelope with Retry-After, anything else its 500
+        # (logged); the exception's text never reaches the client.
+        g.setdefault(FAILURE, failure)
+        raise MCPError(code=types.INTERNAL_ERROR, message="Internal error") from None
 
 
 server = Server(SERVER_NAME, version="1", on_list_tools=_on_list_tools,
@@ -331,10 +343,11 @@ def serve():
         "server": (request.host, 0),
     }
     status, headers, content = runtime().serve(scope, body)
-    response = Response(content, status=status)
-    for name, value in headers:
-        response.headers[name.decode("latin-1")] = value.decode("latin-1")
-    return response
+    failure = g.pop(FAILURE, None)
+    if failure is not None:
+        raise failure
+    return Response(content, status=status, headers=[
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in headers])
 
 
 def manifest_document() -> dict:

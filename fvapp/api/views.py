@@ -12,15 +12,12 @@ from .auth import current_principal
 from .openapi import document
 from .operations import operation
 from .schemas import (
-    ApiKeyOut,
     InitiativeCreate,
     InitiativeList,
     InitiativeListQuery,
     InitiativeOut,
     InitiativeUpdate,
     Me,
-    UserOut,
-    WorkspaceOut,
 )
 
 
@@ -39,14 +36,15 @@ def me() -> Me:
 
 
 def describe(p) -> Me:
-    """The key, its creator, role and workspace (also the MCP tool `whoami`)."""
-    return Me(
-        user=UserOut(id=p.user_id, email=p.user_email, name=p.user_name),
-        role=p.role,
-        workspace=WorkspaceOut(id=p.workspace_id, name=p.workspace_name, plan=p.plan),
-        api_key=ApiKeyOut(id=p.key_id, name=p.key_name, prefix=p.key_prefix,
-                          created_at=p.key_created_at, last_used_at=p.key_last_used_at),
-    )
+    """The key, its creator, role and workspace: the principal the hook's key read made, into
+    the response model in one validation (no statement of its own)."""
+    return Me.model_validate({
+        "user": {"id": p.user_id, "email": p.user_email, "name": p.user_name},
+        "role": p.role,
+        "workspace": {"id": p.workspace_id, "name": p.workspace_name, "plan": p.plan},
+        "api_key": {"id": p.key_id, "name": p.key_name, "prefix": p.key_prefix,
+                    "created_at": p.key_created_at, "last_used_at": p.key_last_used_at},
+    })
 
 
 # The functions below are the operations themselves, called by the REST views above them and by

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 
 from ..extensions import db
 from ..models import TITLE_MAX, Initiative, utcnow
@@ -63,20 +63,32 @@ def _row(initiative: Initiative) -> InitiativeRow:
                          initiative.updated_at)
 
 
+def _listing(archived: bool) -> Select:
+    return (
+        select(*COLUMNS)
+        .where(Initiative.workspace_id == bindparam("workspace_id"))
+        .where(Initiative.archived_at.is_not(None) if archived else Initiative.archived_at.is_(None))
+        .order_by(*NEWEST_FIRST)
+        .offset(bindparam("offset"))
+    )
+
+
+# The reads' statements, built once with bound parameters: a statement built per call costs
+# more than SQLAlchemy's execution of it (the compiled form is cached either way).
+_LIST = {archived: _listing(archived) for archived in (False, True)}
+_PAGE = {archived: _listing(archived).limit(bindparam("limit")) for archived in (False, True)}
+_ONE = select(*COLUMNS).where(Initiative.id == bindparam("id"),
+                              Initiative.workspace_id == bindparam("workspace_id"))
+
+
 def list_initiatives(
     workspace_id: uuid.UUID, *, archived: bool = False, limit: int | None = None, offset: int = 0
 ) -> Sequence[InitiativeRow]:
     """The workspace's active (or archived) initiatives, newest first: one SELECT."""
-    stmt = (
-        select(*COLUMNS)
-        .where(Initiative.workspace_id == workspace_id)
-        .where(Initiative.archived_at.is_not(None) if archived else Initiative.archived_at.is_(None))
-        .order_by(*NEWEST_FIRST)
-        .offset(offset)
-    )
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return read(stmt)
+    params = {"workspace_id": workspace_id, "offset": offset}
+    if limit is None:
+        return read(_LIST[archived], params)
+    return read(_PAGE[archived], {**params, "limit": limit})
 
 
 @dataclass(frozen=True)
@@ -96,8 +108,7 @@ def page_initiatives(
 def get_initiative(workspace_id: uuid.UUID, initiative_id: uuid.UUID | str) -> InitiativeRow:
     """One SELECT. Another workspace's id is NotFound, exactly like an id that does not exist
     or is not a UUID."""
-    rows = read(select(*COLUMNS).where(Initiative.id == parse_id(initiative_id, WHAT),
-                                       Initiative.workspace_id == workspace_id))
+    rows = read(_ONE, {"id": parse_id(initiative_id, WHAT), "workspace_id": workspace_id})
     if not rows:
         raise NotFound(f"{WHAT} not found")
     return rows[0]
@@ -162,15 +173,18 @@ def search_initiatives(
     insensitive, newest first. `%`, `_` and `\\` in the query are matched literally."""
     needle = query.strip().lower()
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    stmt = (
-        select(*COLUMNS)
-        .where(Initiative.workspace_id == workspace_id)
-        .where(
-            func.lower(Initiative.title).like(pattern, escape="\\")
-            | func.lower(func.coalesce(Initiative.description, "")).like(pattern, escape="\\")
-        )
-        .order_by(*NEWEST_FIRST)
-        .limit(limit)
+    return read(_SEARCH, {"workspace_id": workspace_id, "pattern": f"%{escaped}%",
+                          "limit": limit})
+
+
+_SEARCH = (
+    select(*COLUMNS)
+    .where(Initiative.workspace_id == bindparam("workspace_id"))
+    .where(
+        func.lower(Initiative.title).like(bindparam("pattern"), escape="\\")
+        | func.lower(func.coalesce(Initiative.description, "")).like(bindparam("pattern"),
+                                                                     escape="\\")
     )
-    return read(stmt)
+    .order_by(*NEWEST_FIRST)
+    .limit(bindparam("limit"))
+)

@@ -28,7 +28,7 @@ def atomic() -> Iterator[None]:
         raise
 
 
-def read(statement: Select) -> Sequence[Row]:
+def read(statement: Select, params: dict | None = None) -> Sequence[Row]:
     """The rows of one SELECT. Outside a transaction on PostgreSQL, in autocommit on a pooled
     connection returned at once: one round trip, where a transaction would add two (BEGIN, and
     ROLLBACK when the connection goes back), for a single statement that has its own snapshot
@@ -36,12 +36,12 @@ def read(statement: Select) -> Sequence[Row]:
     writes), and always on other backends."""
     session = db.session()
     if session.in_transaction():
-        return session.execute(statement).all()
+        return session.execute(statement, params).all()
     engine = session.get_bind()
     if engine.dialect.name != "postgresql":
-        return session.execute(statement).all()
+        return session.execute(statement, params).all()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return connection.execute(statement).all()
+        return connection.execute(statement, params).all()
 
 
 def has_pending_changes() -> bool:
