@@ -231,6 +231,10 @@ async def _on_call_tool(ctx, params: types.CallToolRequestParams) -> types.CallT
 
 server = Server(SERVER_NAME, version="1", on_list_tools=_on_list_tools,
                 on_call_tool=_on_call_tool)
+# The SDK wraps each message in an OpenTelemetry span by default, a no-op without an exporter:
+# fvapp installs none (its request log line is the record), so it opts out as the SDK documents
+# (an empty Server.middleware).
+server.middleware.clear()
 
 
 # -- HTTP ----------------------------------------------------------------------------------
