@@ -3,6 +3,7 @@ defaults, ordering and pagination, scoping by workspace, and the shared path wit
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from datetime import timedelta
@@ -11,7 +12,7 @@ import jsonschema_rs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from fvapp import api_app
 from fvapp.api import schemas
@@ -21,6 +22,9 @@ from fvapp.services import initiatives, keys
 from fvapp.services.errors import DomainError
 from fvapp.services.text import clean_text
 from tests.support.api import Api, assert_envelope, mint_key
+from tests.support.tracing import PgRoundTrips, engine_of, sql_statements
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
 
 
 @pytest.fixture
@@ -411,6 +415,92 @@ def test_timestamps_are_utc_with_milliseconds(api, demo):
     item = demo.get(Initiative, uuid.UUID(data["id"]))
     expected = item.created_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{item.created_at.microsecond // 1000:03d}Z"
     assert data["created_at"] == expected
+
+
+# -- what each operation costs the database ------------------------------------------------
+
+
+def _statements(app, send, status):
+    with sql_statements(engine_of(app)) as seen:
+        assert_envelope(send(), status)
+    return [statement.split()[0] for statement in seen]
+
+
+def test_each_operation_sends_the_key_read_and_its_own_statements_only(api, app, demo):
+    """The hook's key read, then: a read, its one SELECT; a create, its INSERT; a change, the
+    SELECT of the row it changes and its UPDATE (none when nothing changed). No read after a
+    write: a write answers the row as it wrote it."""
+    _make(demo, demo.acme, 60)
+    item_id = _initiative(demo, demo.acme, "Counted")
+    assert_envelope(api.get("/me"), 200)  # the key's first use records last_used_at
+    assert _statements(app, lambda: api.get("/me"), 200) == ["SELECT"]
+    assert _statements(app, lambda: api.get("/initiatives?limit=50"), 200) == ["SELECT"] * 2
+    assert _statements(app, lambda: api.get(f"/initiatives/{item_id}"), 200) == ["SELECT"] * 2
+    assert _statements(app, lambda: api.post("/initiatives", json={"title": "New"}),
+                       201) == ["SELECT", "INSERT"]
+    rename = {"title": "Renamed", "archived": True}
+    assert _statements(app, lambda: api.patch(f"/initiatives/{item_id}", json=rename),
+                       200) == ["SELECT", "SELECT", "UPDATE"]
+    assert _statements(app, lambda: api.patch(f"/initiatives/{item_id}", json=rename),
+                       200) == ["SELECT", "SELECT"]
+
+
+def test_what_a_write_answers_is_what_a_read_then_finds(api, demo):
+    created = assert_envelope(api.post("/initiatives", json={"title": " New ",
+                                                             "description": "a\r\nb"}), 201)
+    item_id = created["data"]["id"]
+    assert api.get(f"/initiatives/{item_id}").get_json()["data"] == created["data"]
+    patched = assert_envelope(api.patch(f"/initiatives/{item_id}", json={"archived": True}), 200)
+    assert patched["data"]["archived"] is True
+    assert patched["data"]["updated_at"] > created["data"]["updated_at"]
+    assert api.get(f"/initiatives/{item_id}").get_json()["data"] == patched["data"]
+    listed = api.get("/initiatives?archived=true").get_json()["data"]["items"]
+    assert listed == [patched["data"]]
+
+
+def test_reads_load_no_orm_objects(api, demo):
+    """GET /initiatives and GET /initiatives/{id} select the response's columns into the
+    response model: no Initiative is built (the ORM's load event never fires)."""
+    _make(demo, demo.acme, 30)
+    item_id = _initiative(demo, demo.acme, "Read")
+    loaded = []
+
+    def load(target, context):
+        loaded.append(target)
+
+    event.listen(Initiative, "load", load)
+    try:
+        assert len(assert_envelope(api.get("/initiatives?limit=50"), 200)["data"]["items"]) == 31
+        assert_envelope(api.get(f"/initiatives/{item_id}"), 200)
+        assert_envelope(api.get("/initiatives?archived=true"), 200)
+    finally:
+        event.remove(Initiative, "load", load)
+    assert loaded == []
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+def test_a_read_on_postgresql_is_one_round_trip_after_the_key_read(app_factory, demo, ava,
+                                                                    database_url):
+    """libpq's own trace: a read's SELECT goes alone, in autocommit (no BEGIN before it, no
+    ROLLBACK when its connection goes back to the pool)."""
+    served = app_factory()
+    trips = PgRoundTrips(engine_of(served))
+    try:
+        api = Api(served.test_client(), mint_key(demo.app, demo.acme, ava))
+        item_id = _initiative(demo, demo.acme, "Traced")
+        for _ in range(7):  # connects, records last_used_at; psycopg prepares the statements
+            assert_envelope(api.get("/initiatives?limit=50"), 200)
+            assert_envelope(api.get(f"/initiatives/{item_id}"), 200)
+        before = trips.counts()
+        for _ in range(5):
+            assert_envelope(api.get("/initiatives?limit=50"), 200)
+            assert_envelope(api.get(f"/initiatives/{item_id}"), 200)
+        spent = trips.counts() - before
+        assert sum(spent.values()) == 2 * 10, spent
+        assert not spent.keys() & {"BEGIN", "COMMIT", "ROLLBACK", "ping"}, spent
+    finally:
+        trips.close()
 
 
 # -- one path with the dashboard -----------------------------------------------------------

@@ -4,6 +4,8 @@ against a live server on 127.0.0.1 (a werkzeug server thread running the real ap
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -11,16 +13,21 @@ from contextlib import contextmanager
 import httpx2
 import pytest
 import requests
-from mcp import ClientSession
+from mcp import ClientSession, MCPError
 from mcp.client.streamable_http import streamable_http_client
+from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
+from fvapp.api import mcp as mcp_server
 from fvapp.api.mcp import TOOLS, manifest_document
 from fvapp.extensions import db
-from fvapp.services import keys, plans, workspaces
+from fvapp.services import initiatives, keys, plans, workspaces
 from tests.support.api import Api, assert_envelope, bearer, mint_key
 from tests.support.browser import Browser
+from tests.support.tracing import engine_of, sql_statements
 
+MCP_HEADERS = {"Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2025-06-18"}
 TOOL_NAMES = {"whoami", "list_initiatives", "get_initiative", "create_initiative",
               "update_initiative", "search_initiatives"}
 
@@ -144,7 +151,6 @@ def test_bad_arguments_and_foreign_or_unknown_ids_are_tool_errors(url, app, demo
         ("list_initiatives", {"limit": 0}),
         ("list_initiatives", {"archived": "yes"}),
         ("search_initiatives", {"query": ""}),
-        ("no_such_tool", {}),
     ]
     for name, arguments in cases:
         result = call(url, key, name, arguments)
@@ -152,6 +158,181 @@ def test_bad_arguments_and_foreign_or_unknown_ids_are_tool_errors(url, app, demo
         assert result.content[0].text, (name, arguments)
     listed = requests.get(url + "/api/v1/initiatives", headers=bearer(key), timeout=10).json()
     assert listed["data"]["items"] == []
+
+
+def test_an_unknown_tool_is_a_json_rpc_error_not_a_tool_result(url, app, demo, ava):
+    """MCP, Tools › Error handling: an unknown tool is a protocol error, -32602 (the SDK's
+    client raises it); bad arguments to a known tool stay isError results (above)."""
+    key = mint_key(demo.app, demo.acme, ava)
+
+    async def unknown(session):
+        try:
+            return await session.call_tool("no_such_tool", {"id": "x"})
+        except MCPError as raised:
+            return raised
+
+    error = mcp_session(url, key)(unknown)
+    assert isinstance(error, MCPError), error
+    assert error.code == -32602 and "no_such_tool" in error.message
+
+    answer = requests.post(url + "/api/mcp", timeout=10, headers={
+        **bearer(key), "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2025-06-18"}, json={
+        "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "no_such_tool", "arguments": {}}})
+    body = answer.json()
+    assert answer.status_code == 200 and "result" not in body
+    assert body["id"] == 7 and body["error"]["code"] == -32602
+
+    still = call(url, key, "get_initiative", {})  # a known tool, bad arguments: a result
+    assert still.is_error and still.content[0].text
+
+
+def test_a_tool_that_fails_is_answered_as_rest_would_be_without_its_text(app, demo, ava,
+                                                                         monkeypatch):
+    """What a tool raises that is neither a result nor a refusal is answered by the app's own
+    handlers, as for REST: an unavailable database 503 with Retry-After, anything else 500;
+    in the envelope, and the exception's text (SQL, addresses) never in the answer."""
+    key = mint_key(demo.app, demo.acme, ava)
+    client = app.test_client()
+    item_id = Api(client, key).post("/initiatives", json={"title": "x"}).get_json()["data"]["id"]
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": "get_initiative", "arguments": {"id": item_id}}}
+    for raised, status, code in [
+        (OperationalError("SELECT secret FROM hidden", {}, Exception("host 10.0.0.9")), 503,
+         "SERVICE_UNAVAILABLE"),
+        (RuntimeError("SELECT secret FROM hidden"), 500, "INTERNAL_ERROR"),
+    ]:
+        def fail(*args, raised=raised, **kwargs):
+            raise raised
+
+        monkeypatch.setattr(initiatives, "get_initiative", fail)
+        answer = client.post("/api/mcp", headers={**bearer(key), **MCP_HEADERS}, json=request)
+        assert_envelope(answer, status, code)
+        assert "secret" not in answer.get_data(as_text=True)
+        assert ("Retry-After" in answer.headers) == (status == 503)
+    monkeypatch.undo()
+    assert tool_call(client, key, "get_initiative", {"id": item_id})["structuredContent"]["id"] \
+        == item_id
+
+
+# -- one operation, two surfaces -----------------------------------------------------------
+
+def tool_call(client, key, name, arguments):
+    """One stateless tools/call, as an SDK client sends it after initialize: its result."""
+    response = client.post("/api/mcp", headers={**bearer(key), **MCP_HEADERS}, json={
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": name, "arguments": arguments}})
+    assert response.status_code == 200, response.get_data()
+    return response.get_json()["result"]
+
+
+def test_each_tool_runs_the_statements_and_gives_the_data_of_its_rest_operation(app, demo, ava):
+    key = mint_key(demo.app, demo.acme, ava)
+    client, api, engine = app.test_client(), Api(app.test_client(), key), engine_of(app)
+    with app.app_context():
+        for n in range(30):
+            initiatives.create_initiative(demo.acme.id, ava.id, f"Item {n}", "words")
+    item_id = api.post("/initiatives", json={"title": "Both ways"}).get_json()["data"]["id"]
+
+    def rest(send, status=200):
+        with sql_statements(engine) as seen:
+            response = send()
+        assert_envelope(response, status)
+        return response.get_json()["data"], seen
+
+    def tool(name, arguments):
+        with sql_statements(engine) as seen:
+            result = tool_call(client, key, name, arguments)
+        assert not result.get("isError"), result
+        return result["structuredContent"], seen
+
+    pairs = [
+        (lambda: api.get("/me"), ("whoami", {})),
+        (lambda: api.get(f"/initiatives/{item_id}"), ("get_initiative", {"id": item_id})),
+        (lambda: api.get("/initiatives?limit=50"), ("list_initiatives", {"limit": 50})),
+        (lambda: api.get("/initiatives?limit=5&offset=3"),
+         ("list_initiatives", {"limit": 5, "offset": 3})),
+        (lambda: api.patch(f"/initiatives/{item_id}", json={"archived": True}),
+         ("update_initiative", {"id": item_id, "archived": False})),
+        (lambda: api.patch(f"/initiatives/{item_id}", json={"title": "Renamed"}),
+         ("update_initiative", {"id": item_id, "title": "Renamed again"})),
+    ]
+    for send, (name, arguments) in pairs:
+        data, rest_statements = rest(send)
+        structured, tool_statements = tool(name, arguments)
+        assert tool_statements == rest_statements, name
+        if name not in ("update_initiative",):
+            assert structured == data, name
+    created, rest_statements = rest(lambda: api.post("/initiatives", json={"title": "R"}), 201)
+    made, tool_statements = tool("create_initiative", {"title": "M"})
+    assert tool_statements == rest_statements
+    assert made.keys() == created.keys()
+    for made_one in (created, made):
+        assert api.get(f"/initiatives/{made_one['id']}").get_json()["data"] == made_one
+    assert tool("get_initiative", {"id": item_id})[0] == rest(
+        lambda: api.get(f"/initiatives/{item_id}"))[0]
+
+
+def test_the_sdks_session_manager_and_loop_are_made_once_per_process(app, demo, ava,
+                                                                     monkeypatch):
+    made = []
+    real = mcp_server.StreamableHTTPSessionManager
+
+    def counted(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(mcp_server, "StreamableHTTPSessionManager", counted)
+    # as in a process that served none yet
+    monkeypatch.setattr(mcp_server, "_runtime", None, raising=False)
+    key = mint_key(demo.app, demo.acme, ava)
+    client = app.test_client()
+    for _ in range(3):
+        assert tool_call(client, key, "whoami", {})["structuredContent"]["role"] == "owner"
+    assert len(made) == 1
+    runtime = mcp_server.runtime()
+    assert runtime.manager is made[0] and not runtime.loop.is_closed()
+    tool_call(client, key, "whoami", {})
+    assert mcp_server.runtime() is runtime and len(made) == 1
+
+    # A forked child makes its own (the parent's loop and selector are not its to use), and it
+    # serves: an initialize through the child's session manager, no database needed.
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running the parent's cleanup
+        try:
+            os.close(read)
+            child = mcp_server.runtime()
+            status, _, content = child.serve(_initialize_scope(), INITIALIZE)
+            report = {"fresh": child is not runtime and child.loop is not runtime.loop
+                      and child.manager is not runtime.manager,
+                      "status": status, "result": "result" in json.loads(content)}
+            os.write(write, json.dumps(report).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        report = json.loads(pipe.read() or "{}")
+    os.waitpid(pid, 0)
+    assert report == {"fresh": True, "status": 200, "result": True}
+    assert mcp_server.runtime() is runtime  # the parent keeps its own
+
+
+INITIALIZE = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {},
+    "clientInfo": {"name": "t", "version": "1"}}}).encode()
+
+
+def _initialize_scope():
+    headers = {"content-type": "application/json",
+               "accept": "application/json, text/event-stream",
+               "content-length": str(len(INITIALIZE))}
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "POST", "scheme": "http", "path": "/api/mcp", "raw_path": b"/api/mcp",
+            "root_path": "", "query_string": b"",
+            "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+            "client": ("127.0.0.1", 0), "server": ("localhost", 0)}
 
 
 def post_initialize(url, headers):

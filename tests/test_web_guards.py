@@ -191,8 +191,9 @@ def test_an_update_that_changes_nothing_keeps_updated_at(app_context, demo):
     from fvapp.services import initiatives
 
     item = initiatives.create_initiative(demo.acme.id, None, "Same", None)
-    before = item.updated_at
-    initiatives.update_initiative(item, title=" Same ", description=None, archived=False)
-    assert item.updated_at == before
-    initiatives.update_initiative(item, description="new")
-    assert item.updated_at > before
+    same = initiatives.update_initiative(demo.acme.id, item.id, title=" Same ", description=None,
+                                         archived=False)
+    assert same == item
+    changed = initiatives.update_initiative(demo.acme.id, item.id, description="new")
+    assert changed.updated_at > item.updated_at
+    assert initiatives.get_initiative(demo.acme.id, item.id) == changed

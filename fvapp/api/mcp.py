@@ -2,11 +2,15 @@
 
 Mounting: the blueprint below runs the very same before/after_request hooks as /api/v1
 (fvapp.api.auth.authenticate and finish: rate-limit headers, usage count), so the key check,
-the plan gate and the per-key rate-limit budget are one. Only when the hook has passed does the view hand the request
-to the SDK: a stateless StreamableHTTPSessionManager (JSON responses, no stream), driven in a
-short asyncio loop on the worker's own thread. One process model (gunicorn sync workers, `make
-run`), and the tool handlers run inside Flask's request context (same thread, same contextvars),
-so they use the same database session and services as the REST views.
+the plan gate and the per-key rate-limit budget are one. Only when the hook has passed does the
+view hand the request to the SDK: one stateless StreamableHTTPSessionManager (JSON responses, no
+stream) per process, on an event loop of its own that each request runs on its own thread
+(Runtime). The tool handlers run inside Flask's request context (same thread, same contextvars)
+and call the very functions the REST operations call (fvapp/api/views.py): the same statements,
+the same data.
+
+Errors: a name that is no tool is a JSON-RPC error, -32602 (MCP, Tools › Error handling); bad
+arguments, an unknown or foreign id and the services' refusals are tool results with isError.
 
 The tools are described once (TOOLS): their argument models give the input schemas the server
 lists and the public manifest (GET /api/mcp) shows.
@@ -15,30 +19,33 @@ lists and the public manifest (GET /api/mcp) shows.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextvars
 import json
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import mcp.types as types
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.exceptions import MethodNotAllowed
 
 from .. import bodies
 from ..services import initiatives
 from ..services.errors import DomainError
-from . import ROOT, auth
+from . import ROOT, auth, views
 from .schemas import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     MAX_OFFSET,
     Description,
-    InitiativeList,
     InitiativeOut,
-    Pagination,
     Title,
 )
 
@@ -123,54 +130,37 @@ class Tool:
         return types.Tool(name=self.name, description=self.description, input_schema=schema)
 
 
-def _principal():
-    return auth.current_principal()
-
-
-def _out(item) -> InitiativeOut:
-    return InitiativeOut.model_validate(item)
-
-
 def _whoami(_: NoArgs):
-    from .views import describe
-
-    me = describe(_principal())
+    me = views.me()
     return me, f"Key {me.api_key.prefix} acts as {me.user.email} ({me.role}) in {me.workspace.name}."
 
 
 def _list(args: ListArgs):
-    page = initiatives.page_initiatives(_principal().workspace_id, archived=args.archived,
-                                        limit=args.limit, offset=args.offset)
-    data = InitiativeList(
-        items=[_out(i) for i in page.items],
-        pagination=Pagination(limit=args.limit, offset=args.offset, has_more=page.has_more),
-    )
+    data = views.initiative_page(archived=args.archived, limit=args.limit, offset=args.offset)
     kind = "archived" if args.archived else "active"
-    return data, f"{len(data.items)} {kind} initiative(s)" + (", more follow." if page.has_more else ".")
+    more = ", more follow." if data.pagination.has_more else "."
+    return data, f"{len(data.items)} {kind} initiative(s){more}"
 
 
 def _get(args: IdArgs):
-    item = _out(initiatives.get_initiative(_principal().workspace_id, args.id))
+    item = views.get_initiative(args.id)
     return item, f"Initiative {item.title!r}."
 
 
 def _create(args: CreateArgs):
-    p = _principal()
-    item = _out(initiatives.create_initiative(p.workspace_id, p.user_id, args.title,
-                                              args.description))
+    item = views.new_initiative(args.title, args.description)
     return item, f"Created initiative {item.title!r} ({item.id})."
 
 
 def _update(args: UpdateArgs):
-    item = initiatives.get_initiative(_principal().workspace_id, args.id)
-    changes = {name: getattr(args, name) for name in args.model_fields_set - {"id", "org_id"}}
-    out = _out(initiatives.update_initiative(item, **changes))
-    return out, f"Updated initiative {out.title!r}."
+    item = views.change_initiative(args.id, args, args.model_fields_set)
+    return item, f"Updated initiative {item.title!r}."
 
 
 def _search(args: SearchArgs):
-    rows = initiatives.search_initiatives(_principal().workspace_id, args.query, limit=args.limit)
-    return SearchResult(items=[_out(i) for i in rows]), f"{len(rows)} initiative(s) match."
+    rows = initiatives.search_initiatives(auth.current_principal().workspace_id, args.query,
+                                          limit=args.limit)
+    return SearchResult.model_validate({"items": rows}), f"{len(rows)} initiative(s) match."
 
 
 TOOLS: dict[str, Tool] = {t.name: t for t in [
@@ -187,6 +177,7 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
          "Initiatives whose title or description contains the query (case-insensitive), "
          "newest first.", SearchArgs, _search),
 ]}
+DEFINITIONS = [t.definition() for t in TOOLS.values()]
 
 
 def _error(message: str) -> types.CallToolResult:
@@ -195,10 +186,12 @@ def _error(message: str) -> types.CallToolResult:
 
 
 def call(name: str, arguments: dict | None) -> types.CallToolResult:
-    """Run one tool: its result, or an isError result for bad arguments and refusals."""
+    """Run one tool: its result, or an isError result for bad arguments and refusals. A name
+    that is no tool is the protocol's error, not a result (MCP, Tools › Error handling):
+    MCPError INVALID_PARAMS (-32602), which the SDK answers as the JSON-RPC error."""
     tool = TOOLS.get(name)
     if tool is None:
-        return _error(f"Unknown tool {name!r}.")
+        raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {name}")
     try:
         args = tool.args.model_validate(arguments or {})
     except ValidationError as exc:
@@ -217,43 +210,123 @@ def call(name: str, arguments: dict | None) -> types.CallToolResult:
 
 
 async def _on_list_tools(ctx, params) -> types.ListToolsResult:
-    return types.ListToolsResult(tools=[t.definition() for t in TOOLS.values()])
+    return types.ListToolsResult(tools=DEFINITIONS)
+
+
+FAILURE = "mcp_failure"  # on flask.g: what a tool raised that is neither a result nor a refusal
 
 
 async def _on_call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
-    # Synchronous on purpose: this loop serves this one request, on the request's own thread.
-    return call(params.name, params.arguments)
+    # Synchronous on purpose: the loop serves one request at a time, on the request's thread.
+    try:
+        return call(params.name, params.arguments)
+    except MCPError:
+        raise
+    except Exception as failure:
+        # Answered by the app's handlers once the SDK is done (serve): a database that is
+        # unavailable is the REST API's 503 envelope with Retry-After, anything else its 500
+        # (logged); the exception's text never reaches the client.
+        g.setdefault(FAILURE, failure)
+        raise MCPError(code=types.INTERNAL_ERROR, message="Internal error") from None
 
 
 server = Server(SERVER_NAME, version="1", on_list_tools=_on_list_tools,
                 on_call_tool=_on_call_tool)
+# The SDK wraps each message in an OpenTelemetry span by default, a no-op without an exporter:
+# fvapp installs none (its request log line is the record), so it opts out as the SDK documents
+# (an empty Server.middleware).
+server.middleware.clear()
 
 
 # -- HTTP ----------------------------------------------------------------------------------
 
 
-async def _serve(scope: dict, body: bytes) -> tuple[int, list, bytes]:
-    manager = StreamableHTTPSessionManager(server, stateless=True, json_response=True)
-    received = False
-    status, headers, chunks = 500, [], []
+class Runtime:
+    """The SDK's session manager (stateless, JSON responses), running for the life of the
+    process on an event loop of its own: made on the first MCP request, and again in a forked
+    child (the parent's loop and its selector are not the child's to use). Each request runs
+    the loop on its own thread (Flask's request context and the database session go with it,
+    as context variables), one request at a time per process: `lock`."""
 
-    async def receive():
-        nonlocal received
-        if not received:
-            received = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
+    def __init__(self):
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.loop = asyncio.new_event_loop()
+        self.manager = StreamableHTTPSessionManager(server, stateless=True, json_response=True)
+        self._stop = asyncio.Event()
+        started = self.loop.create_future()
+        # A context of its own: not the first request's, which made it.
+        self._running = self.loop.create_task(self._run(started), context=contextvars.Context())
+        self.loop.run_until_complete(started)
 
-    async def send(message):
-        nonlocal status, headers
-        if message["type"] == "http.response.start":
-            status, headers = message["status"], message.get("headers", [])
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
+    async def _run(self, started: asyncio.Future) -> None:
+        async with self.manager.run():
+            started.set_result(None)
+            await self._stop.wait()
 
-    async with manager.run():
-        await manager.handle_request(scope, receive, send)
-    return status, headers, b"".join(chunks)
+    def serve(self, scope: dict, body: bytes) -> tuple[int, list, bytes]:
+        with self.lock:
+            return self.loop.run_until_complete(self._serve(scope, body))
+
+    async def _serve(self, scope: dict, body: bytes) -> tuple[int, list, bytes]:
+        received = False
+        status, headers, chunks = 500, [], []
+
+        async def receive():
+            nonlocal received
+            if not received:
+                received = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status, headers = message["status"], message.get("headers", [])
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.manager.handle_request(scope, receive, send)
+        return status, headers, b"".join(chunks)
+
+    def close(self) -> None:
+        """Stop the session manager and close the loop (at exit, in the process that made it)."""
+        if os.getpid() != self.pid or self.loop.is_closed():
+            return
+        with self.lock:
+            self._stop.set()
+            self.loop.run_until_complete(self._running)
+            self.loop.close()
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    """This process's Runtime, made on first use."""
+    global _runtime
+    found = _runtime
+    if found is None or found.pid != os.getpid():
+        with _runtime_lock:
+            found = _runtime
+            if found is None or found.pid != os.getpid():
+                found = _runtime = Runtime()
+                atexit.register(found.close)
+    return found
+
+
+def _forget_after_fork() -> None:
+    # The child makes its own on first use; the parent's is left as it is (not closed: its
+    # loop's selector is shared with the parent) and kept referenced, never collected here.
+    global _runtime, _runtime_lock
+    if _runtime is not None:
+        _inherited.append(_runtime)
+    _runtime, _runtime_lock = None, threading.Lock()
+
+
+_inherited: list[Runtime] = []
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @bp.post("", provide_automatic_options=False)
@@ -274,11 +347,12 @@ def serve():
         "client": (request.remote_addr or "", 0),
         "server": (request.host, 0),
     }
-    status, headers, content = asyncio.run(_serve(scope, body))
-    response = Response(content, status=status)
-    for name, value in headers:
-        response.headers[name.decode("latin-1")] = value.decode("latin-1")
-    return response
+    status, headers, content = runtime().serve(scope, body)
+    failure = g.pop(FAILURE, None)
+    if failure is not None:
+        raise failure
+    return Response(content, status=status, headers=[
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in headers])
 
 
 def manifest_document() -> dict:
@@ -287,8 +361,8 @@ def manifest_document() -> dict:
         "transport": "streamable-http",
         "endpoint": PATH,
         "authentication": "Authorization: Bearer <workspace API key>",
-        "tools": [t.definition().model_dump(mode="json", by_alias=True, exclude_none=True)
-                  for t in TOOLS.values()],
+        "tools": [d.model_dump(mode="json", by_alias=True, exclude_none=True)
+                  for d in DEFINITIONS],
     }
 
 

@@ -39,7 +39,8 @@ OPERATIONS: list[Operation] = []
 def operation(method: str, rule: str, *, summary: str, response: type[BaseModel], status=200,
               query: type[BaseModel] | None = None, body: type[BaseModel] | None = None):
     """The view receives the path parameters plus `query=` and/or `body=` (validated models)
-    and returns an instance of `response`."""
+    and returns an instance of `response`. The view itself is returned as it is (the route's
+    endpoint wraps it): other callers, the MCP tools, call it directly."""
 
     def register(view: Callable[..., BaseModel]):
         @wraps(view)
@@ -65,7 +66,7 @@ def operation(method: str, rule: str, *, summary: str, response: type[BaseModel]
             body=body,
             path_parameters=tuple(PATH_PARAMETER.findall(rule)),
         ))
-        return endpoint
+        return view
 
     return register
 

@@ -12,16 +12,12 @@ from .auth import current_principal
 from .openapi import document
 from .operations import operation
 from .schemas import (
-    ApiKeyOut,
     InitiativeCreate,
     InitiativeList,
     InitiativeListQuery,
     InitiativeOut,
     InitiativeUpdate,
     Me,
-    Pagination,
-    UserOut,
-    WorkspaceOut,
 )
 
 
@@ -40,49 +36,70 @@ def me() -> Me:
 
 
 def describe(p) -> Me:
-    """The key, its creator, role and workspace (also the MCP tool `whoami`)."""
-    return Me(
-        user=UserOut(id=p.user_id, email=p.user_email, name=p.user_name),
-        role=p.role,
-        workspace=WorkspaceOut(id=p.workspace_id, name=p.workspace_name, plan=p.plan),
-        api_key=ApiKeyOut(id=p.key_id, name=p.key_name, prefix=p.key_prefix,
-                          created_at=p.key_created_at, last_used_at=p.key_last_used_at),
-    )
+    """The key, its creator, role and workspace: the principal the hook's key read made, into
+    the response model in one validation (no statement of its own)."""
+    return Me.model_validate({
+        "user": {"id": p.user_id, "email": p.user_email, "name": p.user_name},
+        "role": p.role,
+        "workspace": {"id": p.workspace_id, "name": p.workspace_name, "plan": p.plan},
+        "api_key": {"id": p.key_id, "name": p.key_name, "prefix": p.key_prefix,
+                    "created_at": p.key_created_at, "last_used_at": p.key_last_used_at},
+    })
+
+
+# The functions below are the operations themselves, called by the REST views above them and by
+# the MCP tools alike (fvapp/api/mcp.py): one path per operation, the same statements.
 
 
 @operation("GET", "/initiatives", query=InitiativeListQuery, response=InitiativeList,
            summary="Initiatives, newest first: active ones, or archived ones")
 def list_initiatives(query: InitiativeListQuery) -> InitiativeList:
-    page = initiatives.page_initiatives(
-        current_principal().workspace_id,
-        archived=query.archived == "true",
-        limit=query.limit,
-        offset=query.offset,
-    )
-    return InitiativeList(
-        items=[InitiativeOut.model_validate(item) for item in page.items],
-        pagination=Pagination(limit=query.limit, offset=query.offset, has_more=page.has_more),
-    )
+    return initiative_page(archived=query.archived == "true", limit=query.limit,
+                           offset=query.offset)
+
+
+def initiative_page(*, archived: bool, limit: int, offset: int) -> InitiativeList:
+    """One page of the key's workspace's initiatives: one SELECT, its rows validated straight
+    into the response model."""
+    page = initiatives.page_initiatives(current_principal().workspace_id, archived=archived,
+                                        limit=limit, offset=offset)
+    return InitiativeList.model_validate({
+        "items": page.items,
+        "pagination": {"limit": limit, "offset": offset, "has_more": page.has_more},
+    })
 
 
 @operation("POST", "/initiatives", body=InitiativeCreate, response=InitiativeOut, status=201,
            summary="Create an initiative")
 def create_initiative(body: InitiativeCreate) -> InitiativeOut:
+    return new_initiative(body.title, body.description)
+
+
+def new_initiative(title: str, description: str | None) -> InitiativeOut:
     p = current_principal()
-    item = initiatives.create_initiative(p.workspace_id, p.user_id, body.title, body.description)
-    return InitiativeOut.model_validate(item)
+    return InitiativeOut.model_validate(
+        initiatives.create_initiative(p.workspace_id, p.user_id, title, description))
 
 
 @operation("GET", "/initiatives/<initiative_id>", response=InitiativeOut,
            summary="One initiative")
 def get_initiative(initiative_id: str) -> InitiativeOut:
-    item = initiatives.get_initiative(current_principal().workspace_id, initiative_id)
-    return InitiativeOut.model_validate(item)
+    return InitiativeOut.model_validate(
+        initiatives.get_initiative(current_principal().workspace_id, initiative_id))
 
 
 @operation("PATCH", "/initiatives/<initiative_id>", body=InitiativeUpdate, response=InitiativeOut,
            summary="Change the title or description, archive or restore (there is no DELETE)")
 def update_initiative(initiative_id: str, body: InitiativeUpdate) -> InitiativeOut:
-    item = initiatives.get_initiative(current_principal().workspace_id, initiative_id)
-    changes = {name: getattr(body, name) for name in body.model_fields_set}
-    return InitiativeOut.model_validate(initiatives.update_initiative(item, **changes))
+    return change_initiative(initiative_id, body, body.model_fields_set)
+
+
+def change_initiative(initiative_id: str, given, fields: set[str]) -> InitiativeOut:
+    """Set `fields` (of title, description, archived) to their values in `given`; those left
+    out are not changed."""
+    changes = {name: getattr(given, name) for name in fields & CHANGEABLE}
+    return InitiativeOut.model_validate(initiatives.update_initiative(
+        current_principal().workspace_id, initiative_id, **changes))
+
+
+CHANGEABLE = frozenset(InitiativeUpdate.model_fields)

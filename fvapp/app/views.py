@@ -55,8 +55,8 @@ def create_initiative():
 @bp.route("/initiatives/<initiative_id>/<any(archive, unarchive):action>", methods=["POST"])
 def archive_initiative(initiative_id: str, action: str):
     ctx = require_context()
-    item = initiatives.get_initiative(ctx.workspace.id, initiative_id)  # or NotFound: a 404
-    initiatives.update_initiative(item, archived=(action == "archive"))
+    item = initiatives.update_initiative(ctx.workspace.id, initiative_id,  # or NotFound: a 404
+                                         archived=(action == "archive"))
     flash(f"“{item.title}” {'archived' if action == 'archive' else 'restored'}.", "success")
     return redirect(url_for("app.dashboard", archived="1" if action == "unarchive" else None),
                     code=303)

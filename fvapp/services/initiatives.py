@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 
 from ..extensions import db
 from ..models import TITLE_MAX, Initiative, utcnow
-from .scoping import get_in_workspace
+from .errors import NotFound
+from .scoping import get_in_workspace, parse_id
 from .text import clean_text
-from .transaction import atomic
+from .transaction import atomic, read
 
 DESCRIPTION_MAX = 10_000  # characters, a CRLF counting as one (TITLE_MAX: the column's width)
+WHAT = "Initiative"  # in NotFound's message
 
 
 def clean_title(title: str | None) -> str:
@@ -26,24 +31,69 @@ def clean_description(description: str | None) -> str | None:
                       what="Descriptions", multiline=True)
 
 
+# What a reader of an initiative is shown (the API's Initiative, the dashboard's list): the reads
+# select exactly these columns, and a write answers with the same fields (InitiativeRow).
+COLUMNS = (
+    Initiative.id,
+    Initiative.title,
+    Initiative.description,
+    Initiative.archived_at.is_not(None).label("archived"),
+    Initiative.archived_at,
+    Initiative.created_at,
+    Initiative.updated_at,
+)
+NEWEST_FIRST = (Initiative.created_at.desc(), Initiative.id.desc())
+
+
+class InitiativeRow(NamedTuple):
+    """An initiative as the reads return it (their rows have these fields, in this order)."""
+
+    id: uuid.UUID
+    title: str
+    description: str | None
+    archived: bool
+    archived_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def _row(initiative: Initiative) -> InitiativeRow:
+    return InitiativeRow(initiative.id, initiative.title, initiative.description,
+                         initiative.archived, initiative.archived_at, initiative.created_at,
+                         initiative.updated_at)
+
+
+def _listing(archived: bool) -> Select:
+    return (
+        select(*COLUMNS)
+        .where(Initiative.workspace_id == bindparam("workspace_id"))
+        .where(Initiative.archived_at.is_not(None) if archived else Initiative.archived_at.is_(None))
+        .order_by(*NEWEST_FIRST)
+        .offset(bindparam("offset"))
+    )
+
+
+# The reads' statements, built once with bound parameters: a statement built per call costs
+# more than SQLAlchemy's execution of it (the compiled form is cached either way).
+_LIST = {archived: _listing(archived) for archived in (False, True)}
+_PAGE = {archived: _listing(archived).limit(bindparam("limit")) for archived in (False, True)}
+_ONE = select(*COLUMNS).where(Initiative.id == bindparam("id"),
+                              Initiative.workspace_id == bindparam("workspace_id"))
+
+
 def list_initiatives(
     workspace_id: uuid.UUID, *, archived: bool = False, limit: int | None = None, offset: int = 0
-) -> list[Initiative]:
-    stmt = (
-        select(Initiative)
-        .where(Initiative.workspace_id == workspace_id)
-        .where(Initiative.archived_at.is_not(None) if archived else Initiative.archived_at.is_(None))
-        .order_by(Initiative.created_at.desc(), Initiative.id.desc())
-        .offset(offset)
-    )
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return list(db.session.scalars(stmt))
+) -> Sequence[InitiativeRow]:
+    """The workspace's active (or archived) initiatives, newest first: one SELECT."""
+    params = {"workspace_id": workspace_id, "offset": offset}
+    if limit is None:
+        return read(_LIST[archived], params)
+    return read(_PAGE[archived], {**params, "limit": limit})
 
 
 @dataclass(frozen=True)
 class Page:
-    items: list[Initiative]
+    items: Sequence[InitiativeRow]
     has_more: bool
 
 
@@ -55,14 +105,18 @@ def page_initiatives(
     return Page(items=rows[:limit], has_more=len(rows) > limit)
 
 
-def get_initiative(workspace_id: uuid.UUID, initiative_id: uuid.UUID | str) -> Initiative:
-    """Another workspace's id is NotFound, exactly like an id that does not exist."""
-    return get_in_workspace(Initiative, workspace_id, initiative_id, "Initiative")
+def get_initiative(workspace_id: uuid.UUID, initiative_id: uuid.UUID | str) -> InitiativeRow:
+    """One SELECT. Another workspace's id is NotFound, exactly like an id that does not exist
+    or is not a UUID."""
+    rows = read(_ONE, {"id": parse_id(initiative_id, WHAT), "workspace_id": workspace_id})
+    if not rows:
+        raise NotFound(f"{WHAT} not found")
+    return rows[0]
 
 
 def create_initiative(
     workspace_id: uuid.UUID, created_by_id: uuid.UUID | None, title: str, description: str | None
-) -> Initiative:
+) -> InitiativeRow:
     now = utcnow()
     initiative = Initiative(
         workspace_id=workspace_id,
@@ -74,17 +128,23 @@ def create_initiative(
     )
     with atomic():
         db.session.add(initiative)
-    return initiative
+        db.session.flush()  # the INSERT (its id is made there); the commit expires the object
+        written = _row(initiative)
+    return written
 
 
 _UNSET = object()
 
 
 def update_initiative(
-    initiative: Initiative, *, title=_UNSET, description=_UNSET, archived=_UNSET
-) -> Initiative:
+    workspace_id: uuid.UUID, initiative_id: uuid.UUID | str, *, title=_UNSET,
+    description=_UNSET, archived=_UNSET
+) -> InitiativeRow:
+    """Change any of the three (NotFound as get_initiative); updated_at moves only when
+    something really changed. Answers the initiative as written (no read after the commit)."""
     with atomic():
-        changed = False  # updated_at moves only when something really changed
+        initiative = get_in_workspace(Initiative, workspace_id, initiative_id, WHAT)
+        changed = False
         if title is not _UNSET and (title := clean_title(title)) != initiative.title:
             initiative.title = title
             changed = True
@@ -98,26 +158,33 @@ def update_initiative(
             changed = True
         if changed:
             initiative.updated_at = utcnow()
-    return initiative
+            db.session.flush()
+        written = _row(initiative)
+    return written
 
 
 SEARCH_MAX = 100
 
 
-def search_initiatives(workspace_id: uuid.UUID, query: str, *, limit: int = 20) -> list[Initiative]:
+def search_initiatives(
+    workspace_id: uuid.UUID, query: str, *, limit: int = 20
+) -> Sequence[InitiativeRow]:
     """Initiatives (active and archived) whose title or description contains the query, case
     insensitive, newest first. `%`, `_` and `\\` in the query are matched literally."""
     needle = query.strip().lower()
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    stmt = (
-        select(Initiative)
-        .where(Initiative.workspace_id == workspace_id)
-        .where(
-            func.lower(Initiative.title).like(pattern, escape="\\")
-            | func.lower(func.coalesce(Initiative.description, "")).like(pattern, escape="\\")
-        )
-        .order_by(Initiative.created_at.desc(), Initiative.id.desc())
-        .limit(limit)
+    return read(_SEARCH, {"workspace_id": workspace_id, "pattern": f"%{escaped}%",
+                          "limit": limit})
+
+
+_SEARCH = (
+    select(*COLUMNS)
+    .where(Initiative.workspace_id == bindparam("workspace_id"))
+    .where(
+        func.lower(Initiative.title).like(bindparam("pattern"), escape="\\")
+        | func.lower(func.coalesce(Initiative.description, "")).like(bindparam("pattern"),
+                                                                     escape="\\")
     )
-    return list(db.session.scalars(stmt))
+    .order_by(*NEWEST_FIRST)
+    .limit(bindparam("limit"))
+)
