@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from .. import db_reader
 from ..db_setup import immediate_begin, stalled
 from ..extensions import db
-from ..models import AGENT_MAX, IP_MAX, ApiKey, Membership, User, Workspace, utcnow
+from ..models import AGENT_MAX, IP_MAX, ApiKey, Membership, User, Workspace, key_active, utcnow
 from . import keys, rules
 from .errors import DomainError
 from .transaction import atomic, end_read
@@ -31,10 +31,11 @@ from .transaction import atomic, end_read
 BEARER = "bearer"
 MISSING = "Send your API key in the header Authorization: Bearer <key>."
 INVALID = "This API key is not valid. It may have been revoked."
+EXPIRED = "This API key expired on {:%Y-%m-%d}."
 
 
 class KeyRejected(DomainError):
-    """401: no usable key (missing, malformed, unknown, revoked, or its creator left)."""
+    """401: no usable key (missing, malformed, unknown, revoked, expired, or its creator left)."""
 
     def __init__(self, message: str = INVALID):
         super().__init__(message)
@@ -60,6 +61,7 @@ class Principal(NamedTuple):
     key_prefix: str
     key_created_at: datetime
     key_last_used_at: datetime | None
+    key_expires_at: datetime | None
     user_id: uuid.UUID
     user_email: str
     user_name: str
@@ -80,6 +82,7 @@ _LOOKUP = (
         ApiKey.created_at,
         ApiKey.last_used_at,
         ApiKey.revoked_at,
+        ApiKey.expires_at,
         Workspace.id.label("workspace_id"),
         Workspace.name.label("workspace_name"),
         Workspace.plan,
@@ -124,10 +127,20 @@ def candidate_hash(authorization: str | None) -> str:
     return keys.hash_key(candidate)
 
 
-def usable(row) -> bool:
-    """The one rule for "does this key authenticate": it exists, is not revoked, and its
-    creator is still a member of the key's workspace (checked now, not when it was created)."""
-    return row is not None and row.revoked_at is None and row.role is not None
+def usable(row, now: datetime) -> bool:
+    """The one rule for "does this key authenticate at `now`": it exists, is active (not
+    revoked, not expired: models.key_active), and its creator is still a member of the key's
+    workspace (checked now, not when it was created)."""
+    return (row is not None and row.role is not None
+            and key_active(row.revoked_at, row.expires_at, now))
+
+
+def refusal(row, now: datetime) -> KeyRejected:
+    """Why a key that is not usable is refused: its expiry, named with its date, when that is
+    what ended it; otherwise the one message that tells nothing about the key."""
+    expired = (row is not None and row.revoked_at is None and row.expires_at is not None
+               and row.expires_at <= now)
+    return KeyRejected(EXPIRED.format(row.expires_at)) if expired else KeyRejected()
 
 
 def needs_touch(last_used_at: datetime | None, now: datetime, every: timedelta) -> bool:
@@ -152,12 +165,12 @@ def principal_for(key_hash: str, touch_every: timedelta,
     row = _lookup(key_hash)
     if admit is not None:
         admit()
-    if not usable(row):
-        raise KeyRejected()
+    now = utcnow()
+    if not usable(row, now):
+        raise refusal(row, now)
     if not rules.plan_has_api_access(row.plan):
         raise PlanRequired()
     last_used_at = row.last_used_at
-    now = utcnow()
     if needs_touch(last_used_at, now, touch_every):
         _touch(row.id, now, touch_every, ip, user_agent)
         last_used_at = now
@@ -167,6 +180,7 @@ def principal_for(key_hash: str, touch_every: timedelta,
         key_prefix=row.prefix,
         key_created_at=row.created_at,
         key_last_used_at=last_used_at,
+        key_expires_at=row.expires_at,
         user_id=row.user_id,
         user_email=row.email,
         user_name=row.user_name,
@@ -179,7 +193,8 @@ def principal_for(key_hash: str, touch_every: timedelta,
 
 # The auth query's row as the direct path returns it: the same names as the statement's columns.
 Found = namedtuple("Found", [column.key for column in _LOOKUP.selected_columns])
-_DATETIMES = [Found._fields.index(name) for name in ("created_at", "last_used_at", "revoked_at")]
+_DATETIMES = [Found._fields.index(name) for name in ("created_at", "last_used_at", "revoked_at",
+                                                           "expires_at")]
 
 
 def _lookup(key_hash: str):
