@@ -180,7 +180,7 @@ class ApiKey(db.Model):
     @property
     def is_expired(self) -> bool:
         """Ended by its expiry, not revoked (a revoked key reads Revoked, whenever it expires)."""
-        return self.revoked_at is None and not self.active_at(utcnow())
+        return self.revoked_at is None and key_expired(self.expires_at, utcnow())
 
 
 def key_active(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
@@ -188,7 +188,12 @@ def key_active(revoked_at: datetime | None, expires_at: datetime | None, now: da
     expiry, if it has one. Active keys authenticate (with a creator still in the workspace:
     key_auth.usable), fill the cap of 10, can be revoked, and leak reports revoke them;
     ApiKey.active_at is this rule on a key and, in a query, as SQL."""
-    return revoked_at is None and (expires_at is None or now < expires_at)
+    return revoked_at is None and not key_expired(expires_at, now)
+
+
+def key_expired(expires_at: datetime | None, now: datetime) -> bool:
+    """From its expiry on, a key has ended (revoked or not)."""
+    return expires_at is not None and now >= expires_at
 
 
 class Initiative(db.Model):

@@ -23,7 +23,17 @@ from sqlalchemy.exc import DBAPIError
 from .. import db_reader
 from ..db_setup import immediate_begin, stalled
 from ..extensions import db
-from ..models import AGENT_MAX, IP_MAX, ApiKey, Membership, User, Workspace, key_active, utcnow
+from ..models import (
+    AGENT_MAX,
+    IP_MAX,
+    ApiKey,
+    Membership,
+    User,
+    Workspace,
+    key_active,
+    key_expired,
+    utcnow,
+)
 from . import keys, rules
 from .errors import DomainError
 from .transaction import atomic, end_read
@@ -138,9 +148,9 @@ def usable(row, now: datetime) -> bool:
 def refusal(row, now: datetime) -> KeyRejected:
     """Why a key that is not usable is refused: its expiry, named with its date, when that is
     what ended it; otherwise the one message that tells nothing about the key."""
-    expired = (row is not None and row.revoked_at is None and row.expires_at is not None
-               and row.expires_at <= now)
-    return KeyRejected(EXPIRED.format(row.expires_at)) if expired else KeyRejected()
+    if row is not None and row.revoked_at is None and key_expired(row.expires_at, now):
+        return KeyRejected(EXPIRED.format(row.expires_at))
+    return KeyRejected()
 
 
 def needs_touch(last_used_at: datetime | None, now: datetime, every: timedelta) -> bool:
@@ -193,8 +203,8 @@ def principal_for(key_hash: str, touch_every: timedelta,
 
 # The auth query's row as the direct path returns it: the same names as the statement's columns.
 Found = namedtuple("Found", [column.key for column in _LOOKUP.selected_columns])
-_DATETIMES = [Found._fields.index(name) for name in ("created_at", "last_used_at", "revoked_at",
-                                                           "expires_at")]
+_DATETIMES = [Found._fields.index(name)
+              for name in ("created_at", "last_used_at", "revoked_at", "expires_at")]
 
 
 def _lookup(key_hash: str):
