@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 from flask import Flask
 from sqlalchemy import select
 
 from .extensions import db
-from .models import Membership, User, Workspace
-from .services import accounts, plans, workspaces
+from .models import ApiKey, Membership, User, Workspace, utcnow
+from .services import accounts, keys, plans, workspaces
 from .services.errors import DomainError
 from .services.passwords import hash_password
 from .services.transaction import atomic
@@ -49,6 +51,23 @@ def seed_demo() -> None:
                     db.session.add(Membership(user_id=users[email].id, workspace_id=ws.id, role=role))
 
 
+DEMO_EXPIRING_KEY = ("Staging smoke tests", "ava@acme.test", "Acme Analytics", 3)
+
+
+def seed_demo_expiring_key() -> None:
+    """The demo key that expires in three days, so the page shows its warning: made when the
+    workspace has no active key of that name (and room for one)."""
+    name, email, ws_name, days = DEMO_EXPIRING_KEY
+    ws = db.session.scalar(select(Workspace).where(Workspace.name == ws_name))
+    user = accounts.find_user(email)
+    if ws is None or user is None or keys.cap_reached(keys.count_active(ws.id)):
+        return
+    now = utcnow()
+    if db.session.scalar(select(ApiKey.id).where(
+            ApiKey.workspace_id == ws.id, ApiKey.name == name, ApiKey.active_at(now))) is None:
+        keys.create_key(ws.id, user.id, name, expires_at=now + timedelta(days=days))
+
+
 def _say_where() -> None:
     """Operators see which database a command changes (never its password)."""
     click.echo(f"Database: {db.engine.url.render_as_string(hide_password=True)}", err=True)
@@ -71,6 +90,7 @@ def register_cli(app: Flask) -> None:
                 "database. Pass --allow-production if this really is a demo deployment."
             )
         seed_demo()
+        seed_demo_expiring_key()
         click.echo("Demo data ready. Every password is " + DEMO_PASSWORD + ":")
         for email, name in DEMO_USERS:
             click.echo(f"  {email:<16} {name}")

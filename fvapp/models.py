@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     CheckConstraint,
+    ColumnElement,
     Date,
     DateTime,
     ForeignKey,
@@ -16,7 +17,10 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    and_,
+    or_,
 )
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, MappedColumn, mapped_column, relationship
 
 from .extensions import db
@@ -151,13 +155,45 @@ class ApiKey(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(REASON_MAX))
+    # When the key stops authenticating (SPEC §4), chosen at creation and never changed;
+    # None: it never expires.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
     revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])
 
+    @hybrid_method
+    def active_at(self, now: datetime) -> bool:
+        """Whether the key is active at `now` (key_active), on a loaded key."""
+        return key_active(self.revoked_at, self.expires_at, now)
+
+    @active_at.inplace.expression
+    @classmethod
+    def _active_at_expression(cls, now: datetime) -> ColumnElement[bool]:
+        """The same rule as SQL, for the queries that count, list and revoke active keys."""
+        return and_(cls.revoked_at.is_(None), or_(cls.expires_at.is_(None), cls.expires_at > now))
+
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.active_at(utcnow())
+
+    @property
+    def is_expired(self) -> bool:
+        """Ended by its expiry, not revoked (a revoked key reads Revoked, whenever it expires)."""
+        return self.revoked_at is None and key_expired(self.expires_at, utcnow())
+
+
+def key_active(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
+    """The one rule for "is this key active at `now`": not revoked, and `now` is before its
+    expiry, if it has one. Active keys authenticate (with a creator still in the workspace:
+    key_auth.usable), fill the cap of 10, can be revoked, and leak reports revoke them;
+    ApiKey.active_at is this rule on a key and, in a query, as SQL."""
+    return revoked_at is None and not key_expired(expires_at, now)
+
+
+def key_expired(expires_at: datetime | None, now: datetime) -> bool:
+    """From its expiry on, a key has ended (revoked or not)."""
+    return expires_at is not None and now >= expires_at
 
 
 class Initiative(db.Model):

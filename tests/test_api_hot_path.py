@@ -52,7 +52,8 @@ def test_the_success_envelope_is_byte_for_byte_the_models_json(app, demo, ava):
                                               "plan": principal.plan},
         "api_key": {"id": principal.key_id, "name": "n", "prefix": "fvk_live_ab…",
                     "created_at": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
-                    "last_used_at": None},
+                    "last_used_at": None,
+                    "expires_at": datetime(2027, 1, 31, 23, 59, 59, 999999, tzinfo=UTC)},
     })
     moment = datetime(2026, 6, 12, 16, 0, 0, 123456, tzinfo=UTC)
     with app.test_request_context("/api/v1/me"), \
@@ -82,7 +83,8 @@ def test_me_is_byte_for_byte_envelope_of_me_validated_the_usual_way(app, demo, a
                          if m.workspace_id == row.workspace_id),
             "workspace": {"id": workspace.id, "name": workspace.name, "plan": workspace.plan},
             "api_key": {"id": row.id, "name": row.name, "prefix": row.prefix,
-                        "created_at": row.created_at, "last_used_at": row.last_used_at},
+                        "created_at": row.created_at, "last_used_at": row.last_used_at,
+                        "expires_at": row.expires_at},
         }
     expected = Envelope[Me].model_validate({
         "success": True, "data": data,

@@ -222,6 +222,8 @@ class ApiKeyOut(Output):
     prefix: str = Field(examples=["fvk_live_aB3x…"])
     created_at: Timestamp
     last_used_at: Timestamp | None
+    expires_at: Timestamp | None = Field(
+        description="When the key stops working (401 from then on); null: it never expires.")
 
 
 class Me(Output):

@@ -43,7 +43,8 @@ def describe(p) -> Me:
         "role": p.role,
         "workspace": {"id": p.workspace_id, "name": p.workspace_name, "plan": p.plan},
         "api_key": {"id": p.key_id, "name": p.key_name, "prefix": p.key_prefix,
-                    "created_at": p.key_created_at, "last_used_at": p.key_last_used_at},
+                    "created_at": p.key_created_at, "last_used_at": p.key_last_used_at,
+                    "expires_at": p.key_expires_at},
     })
 
 

@@ -19,7 +19,17 @@ from sqlalchemy.exc import DBAPIError
 
 from ..db_setup import immediate_begin, stalled
 from ..extensions import db
-from ..models import AGENT_MAX, IP_MAX, ApiKey, Membership, User, Workspace, utcnow
+from ..models import (
+    AGENT_MAX,
+    IP_MAX,
+    ApiKey,
+    Membership,
+    User,
+    Workspace,
+    key_active,
+    key_expired,
+    utcnow,
+)
 from . import keys, rules
 from .errors import DomainError
 from .transaction import atomic, end_read
@@ -27,11 +37,12 @@ from .transaction import atomic, end_read
 BEARER = "bearer"
 MISSING = "Send your API key in the header Authorization: Bearer <key>."
 INVALID = "This API key is not valid. It may have been revoked."
+EXPIRED = "This API key expired on {:%Y-%m-%d}."
 
 
 class KeyRejected(DomainError):
-    """401: no usable key (missing, malformed, unknown, revoked, or its creator left).
-    `key_id`: the key's id when its row was found (revoked, creator removed), else None."""
+    """401: no usable key (missing, malformed, unknown, revoked, expired, or its creator left).
+    `key_id`: the key's id when its row was found (revoked, expired, creator removed), else None."""
 
     def __init__(self, message: str = INVALID, key_id: uuid.UUID | None = None):
         super().__init__(message)
@@ -59,6 +70,7 @@ class Principal(NamedTuple):
     key_prefix: str
     key_created_at: datetime
     key_last_used_at: datetime | None
+    key_expires_at: datetime | None
     user_id: uuid.UUID
     user_email: str
     user_name: str
@@ -79,6 +91,7 @@ _LOOKUP = (
         ApiKey.created_at,
         ApiKey.last_used_at,
         ApiKey.revoked_at,
+        ApiKey.expires_at,
         Workspace.id.label("workspace_id"),
         Workspace.name.label("workspace_name"),
         Workspace.plan,
@@ -125,10 +138,21 @@ def candidate_hash(authorization: str | None) -> str:
     return keys.hash_key(candidate)
 
 
-def usable(row) -> bool:
-    """The one rule for "does this key authenticate": it exists, is not revoked, and its
-    creator is still a member of the key's workspace (checked now, not when it was created)."""
-    return row is not None and row.revoked_at is None and row.role is not None
+def usable(row, now: datetime) -> bool:
+    """The one rule for "does this key authenticate at `now`": it exists, is active (not
+    revoked, not expired: models.key_active), and its creator is still a member of the key's
+    workspace (checked now, not when it was created)."""
+    return (row is not None and row.role is not None
+            and key_active(row.revoked_at, row.expires_at, now))
+
+
+def refusal(row, now: datetime) -> KeyRejected:
+    """Why a key that is not usable is refused: its expiry, named with its date, when that is
+    what ended it; otherwise the one message that tells nothing about the key."""
+    key_id = None if row is None else row.id
+    if row is not None and row.revoked_at is None and key_expired(row.expires_at, now):
+        return KeyRejected(EXPIRED.format(row.expires_at), key_id=key_id)
+    return KeyRejected(key_id=key_id)
 
 
 def needs_touch(last_used_at: datetime | None, now: datetime, every: timedelta) -> bool:
@@ -146,17 +170,19 @@ def authenticate(authorization: str | None, touch_every: timedelta, ip: str | No
 
 def principal_for(key_hash: str) -> Principal:
     """The principal a key's SHA-256 (candidate_hash) acts as: one SELECT, nothing written.
-    KeyRejected when the key is unknown, revoked, or its creator left the workspace; it carries
+    KeyRejected when the key is unknown, revoked, expired, or its creator left the workspace; it carries
     the key's id when its row was found (the refused request is counted for that key)."""
     row = _lookup(key_hash)
-    if not usable(row):
-        raise KeyRejected(key_id=None if row is None else row.id)
+    now = utcnow()
+    if not usable(row, now):
+        raise refusal(row, now)
     return Principal(
         key_id=row.id,
         key_name=row.name,
         key_prefix=row.prefix,
         key_created_at=row.created_at,
         key_last_used_at=row.last_used_at,
+        key_expires_at=row.expires_at,
         user_id=row.user_id,
         user_email=row.email,
         user_name=row.user_name,

@@ -9,6 +9,7 @@ import secrets
 import uuid
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
@@ -28,6 +29,12 @@ DISPLAY_CHARS = 4
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 KEY_PATTERN = re.compile(rf"^{KEY_PREFIX}[0-9A-Za-z]{{{BODY_LENGTH + CHECKSUM_LENGTH}}}$")
 REASON_CREATOR_REMOVED = "creator removed from workspace"
+# The create dialog's "Expires" choices (SPEC §4): never, a number of days, or a date.
+NEVER = "never"
+CUSTOM = "custom"
+EXPIRY_DAYS = (7, 30, 60, 90)
+MAX_EXPIRY_DAYS = 365  # a chosen date is at most a year ahead
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # what a date input sends
 
 
 class KeyLimitReached(DomainError):
@@ -82,6 +89,59 @@ def clean_name(name: str | None) -> str:
                       required="Give the key a name, for example “CI pipeline”.")
 
 
+def end_of_day(day: date) -> datetime:
+    """The last instant of a UTC day: a key that expires "on" a date works all of that day."""
+    return datetime.combine(day, time.max, UTC)
+
+
+def latest_expiry_day(now: datetime) -> date:
+    return now.date() + timedelta(days=MAX_EXPIRY_DAYS)
+
+
+def choose_expiry(choice: str | None, on: str | None, now: datetime | None = None) -> datetime | None:
+    """The create dialog's "Expires" answer as an instant (None: never). `choice` is NEVER,
+    a number of days (EXPIRY_DAYS) or CUSTOM, and then `on` is the date (YYYY-MM-DD, UTC): the
+    key ends at the end of that day, which is today at the earliest and a year ahead at most."""
+    now = now or utcnow()
+    choice = (choice or NEVER).strip()
+    if choice == NEVER:
+        return None
+    if choice in {str(days) for days in EXPIRY_DAYS}:
+        return now + timedelta(days=int(choice))
+    if choice != CUSTOM:
+        raise DomainError("Choose when the key expires from the list.", field="expires")
+    text = (on or "").strip()
+    if not text:
+        raise DomainError("Choose the date the key expires on.", field="expires_on")
+    try:
+        day = date.fromisoformat(text) if ISO_DATE.match(text) else None
+    except ValueError:  # 2027-02-30 and the like
+        day = None
+    if day is None:
+        raise DomainError("Give the date as YYYY-MM-DD, for example 2027-01-31.", field="expires_on")
+    latest = latest_expiry_day(now)
+    if day < now.date():
+        raise DomainError("That date is in the past. Choose today or a later date.",
+                          field="expires_on")
+    if day > latest:
+        raise DomainError(f"A key can expire at most a year ahead, on {latest.isoformat()} "
+                          "at the latest.", field="expires_on")
+    return end_of_day(day)
+
+
+def check_expiry(expires_at: datetime | None, now: datetime) -> None:
+    """An expiry a new key may have: none, or later than now and at most a year ahead."""
+    if expires_at is None:
+        return
+    if expires_at.tzinfo is None or not now < expires_at <= end_of_day(latest_expiry_day(now)):
+        raise DomainError("A key expires after now and at most a year ahead.", field="expires")
+
+
+def expiry_text(expires_at: datetime | None) -> str:
+    """How an expiry is said where the key is described: `expires 2027-01-31` or ``."""
+    return f"expires {expires_at:%Y-%m-%d}" if expires_at else ""
+
+
 # -- queries ------------------------------------------------------------------------------
 
 
@@ -91,14 +151,15 @@ def list_keys(workspace_id: uuid.UUID) -> list[ApiKey]:
         select(ApiKey)
         .where(ApiKey.workspace_id == workspace_id)
         .options(selectinload(ApiKey.created_by), selectinload(ApiKey.revoked_by))
-        .order_by(ApiKey.revoked_at.is_not(None), ApiKey.created_at.desc(), ApiKey.id)
+        .order_by(~ApiKey.active_at(utcnow()), ApiKey.created_at.desc(), ApiKey.id)
     )
     return list(db.session.scalars(stmt))
 
 
 def count_active(workspace_id: uuid.UUID) -> int:
+    """Keys that fill the cap: not revoked and not expired."""
     stmt = select(func.count()).where(
-        ApiKey.workspace_id == workspace_id, ApiKey.revoked_at.is_(None)
+        ApiKey.workspace_id == workspace_id, ApiKey.active_at(utcnow())
     )
     return db.session.scalar(stmt) or 0
 
@@ -116,7 +177,7 @@ def active_keys_of_creator(workspace_id: uuid.UUID, user_id: uuid.UUID) -> list[
         .where(
             ApiKey.workspace_id == workspace_id,
             ApiKey.created_by_id == user_id,
-            ApiKey.revoked_at.is_(None),
+            ApiKey.active_at(utcnow()),
         )
         .order_by(ApiKey.created_at.desc(), ApiKey.id)
     )
@@ -143,14 +204,17 @@ class CreatedKey:
 
 
 def create_key(
-    workspace_id: uuid.UUID, actor_id: uuid.UUID, name: str, ip: str | None = None
+    workspace_id: uuid.UUID, actor_id: uuid.UUID, name: str, ip: str | None = None,
+    expires_at: datetime | None = None,
 ) -> CreatedKey:
     """Name rules, the gate, the 10-key cap and the audit event, in one transaction.
+    `expires_at`: when the key stops working (choose_expiry), None for never; set here once.
 
     The workspace row is locked first, so concurrent creates count one after another and the
     cap holds however many race.
     """
     name = clean_name(name)
+    check_expiry(expires_at, utcnow())
     with atomic():
         ws = workspaces.lock_workspace(workspace_id)
         _require_manager(workspace_id, actor_id, ws.plan)
@@ -164,6 +228,7 @@ def create_key(
             prefix=display_prefix(clear),
             key_hash=hash_key(clear),
             created_at=utcnow(),
+            expires_at=expires_at,
         )
         db.session.add(key)
         db.session.flush()
@@ -174,6 +239,7 @@ def create_key(
             target_type="api_key",
             target_id=key.id,
             target_label=f"{key.name} ({key.prefix})",
+            detail=expiry_text(expires_at),
             ip=ip,
         )
     return CreatedKey(key=key, clear=clear)
@@ -182,12 +248,13 @@ def create_key(
 def revoke_key(
     workspace_id: uuid.UUID, key_id: uuid.UUID | str, actor_id: uuid.UUID, ip: str | None = None
 ) -> ApiKey:
-    """Idempotent: revoking a revoked key changes nothing and records nothing."""
+    """Idempotent: revoking a key no longer active (revoked, or expired) changes nothing and
+    records nothing."""
     with atomic():
         ws = workspaces.lock_workspace(workspace_id)
         _require_manager(workspace_id, actor_id, ws.plan)
         key = get_key(workspace_id, key_id)
-        if key.revoked_at is None:
+        if key.active_at(utcnow()):
             _mark_revoked(key, actor_id, reason=None, ip=ip)
     return key
 
@@ -235,12 +302,13 @@ def find_by_hashes(hashes: list[str]) -> dict[str, ApiKey]:
 def revoke_leaked(key: ApiKey, url: str) -> bool:
     """Part of a caller's transaction (a leak report): revoke with no actor and the reason
     `leaked: found public at <url>`. A conditional UPDATE, so of two reports racing (or a
-    report racing a manual revoke) exactly one revokes and records. True if this call did."""
+    report racing a manual revoke) exactly one revokes and records; a key already expired is
+    left as it is. True if this call revoked."""
     reason = f"leaked: found public at {url}"[:REASON_MAX]
     now = utcnow()
     result = db.session.execute(
         update(ApiKey)
-        .where(ApiKey.id == key.id, ApiKey.revoked_at.is_(None))
+        .where(ApiKey.id == key.id, ApiKey.active_at(now))
         .values(revoked_at=now, revoked_by_id=None, revoked_reason=reason)
         .execution_options(synchronize_session=False)
     )

@@ -10,7 +10,7 @@ from datetime import timedelta
 from flask import flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField
+from wtforms import HiddenField, SelectChoice, SelectField, StringField
 
 from ..models import utcnow
 from ..paths import API_PREFIX
@@ -35,6 +35,15 @@ class KeyForm(FlaskForm):
         render_kw={"maxlength": keys.NAME_MAX, "required": True,
                    "autocomplete": "off", "spellcheck": "false"},
     )
+    # Expiry (SPEC §4): the date is used when "Custom date" is chosen; both work without JS.
+    expires = SelectField(
+        "Expires",
+        choices=[SelectChoice(keys.NEVER, "Never"),
+                 *(SelectChoice(str(d), f"{d} days") for d in keys.EXPIRY_DAYS),
+                 SelectChoice(keys.CUSTOM, "Custom date")],
+        default=keys.NEVER, validate_choice=False,
+    )
+    expires_on = StringField("Expiry date (UTC)", render_kw={"type": "date"})
 
 
 def _allowed(ctx) -> bool:
@@ -69,6 +78,9 @@ def _section_context(ctx, notice=None, notice_level="success") -> dict:
 
 
 def _create_dialog(ctx, form, status=200):
+    now = utcnow()  # the dates a key may expire on: today to a year ahead (the browser's hint)
+    form.expires_on.render_kw = {**form.expires_on.render_kw, "min": now.date().isoformat(),
+                                 "max": keys.latest_expiry_day(now).isoformat()}
     return dialog_or_page(
         "settings/_key_create_dialog.html", status, form=form, max_keys=keys.MAX_ACTIVE_KEYS,
         at_cap=keys.cap_reached(keys.count_active(ctx.workspace.id)),
@@ -99,7 +111,9 @@ def api_keys_create():
             "If you did not copy it, revoke it and create a new one."
         ), notice_level="warning")
     try:
-        created = keys.create_key(ctx.workspace.id, current_user.id, form.name.data, ip=client_ip())
+        expires_at = keys.choose_expiry(form.expires.data, form.expires_on.data)
+        created = keys.create_key(ctx.workspace.id, current_user.id, form.name.data, ip=client_ip(),
+                                  expires_at=expires_at)
     except Forbidden:
         raise  # not a form error: the page's 404, as for anyone the section is hidden from
     except DomainError as err:

@@ -1,4 +1,4 @@
-"""Template filters: timestamps (iso, utc, ago) and audit events in words."""
+"""Template filters: timestamps (iso, utc, ago, day, days_left) and audit events in words."""
 
 from __future__ import annotations
 
@@ -38,8 +38,20 @@ def ago(dt: datetime | None, now: datetime | None = None) -> str:
     return "just now"
 
 
+def days_left(dt: datetime, now: datetime | None = None) -> int:
+    """Whole UTC days from today to dt's day: 0 today, 1 tomorrow, negative once past."""
+    return (dt.astimezone(UTC).date() - (now or datetime.now(UTC)).date()).days
+
+
+def day(dt: datetime | None) -> str:
+    """A date for people, in UTC: `2026-06-12`."""
+    return f"{dt.astimezone(UTC):%Y-%m-%d}" if dt else ""
+
+
 def register(app) -> None:
     app.add_template_filter(iso, "iso")
     app.add_template_filter(utc, "utc")
     app.add_template_filter(ago, "ago")
+    app.add_template_filter(days_left, "days_left")
+    app.add_template_filter(day, "day")
     app.add_template_filter(describe_event, "describe_event")
