@@ -28,6 +28,20 @@ DISPLAY_CHARS = 4
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 KEY_PATTERN = re.compile(rf"^{KEY_PREFIX}[0-9A-Za-z]{{{BODY_LENGTH + CHECKSUM_LENGTH}}}$")
 REASON_CREATOR_REMOVED = "creator removed from workspace"
+REASON_LEAKED = "leaked: found public at "
+# Who revoked a key, in the same words on its row, in its detail and in Activity.
+REVOKED_BY_LEAK_REPORT = "GitHub secret scanning"
+REVOKED_BY_REMOVAL = "Member removed"
+REVOKED_BY_OPERATOR = "ForceVue operator"
+
+
+def revoked_by_label(person: str | None, reason: str | None) -> str:
+    """A person's name, or what revoked the key when it was not a person's own choice."""
+    if reason == REASON_CREATOR_REMOVED:
+        return REVOKED_BY_REMOVAL
+    if reason and reason.startswith(REASON_LEAKED):
+        return REVOKED_BY_LEAK_REPORT
+    return person or REVOKED_BY_OPERATOR
 
 
 class KeyLimitReached(DomainError):
@@ -77,6 +91,20 @@ def display_prefix(clear: str) -> str:
     return clear[: len(KEY_PREFIX) + DISPLAY_CHARS] + "…"
 
 
+class NameInUse(DomainError):
+    def __init__(self, name: str):
+        super().__init__(f"Another active key is already named “{name}”. "
+                         "Give this one a name that tells them apart.", field="name")
+
+
+def name_taken(workspace_id: uuid.UUID, name: str) -> str | None:
+    """The name of an active key of the workspace that reads as `name` (trimmed, any case),
+    if there is one: two active keys never share a name, so no two rows read the same."""
+    wanted = name.strip().casefold()
+    stmt = select(ApiKey.name).where(ApiKey.workspace_id == workspace_id, ApiKey.revoked_at.is_(None))
+    return next((n for n in db.session.scalars(stmt) if n.strip().casefold() == wanted), None)
+
+
 def clean_name(name: str | None) -> str:
     return clean_text(name, field="name", max_length=NAME_MAX, what="Key names",
                       required="Give the key a name, for example “CI pipeline”.")
@@ -123,6 +151,13 @@ def active_keys_of_creator(workspace_id: uuid.UUID, user_id: uuid.UUID) -> list[
     return list(db.session.scalars(stmt))
 
 
+def revoke_first(listed: list[ApiKey]) -> ApiKey | None:
+    """At the cap, the active key to suggest revoking: the one unused longest (never used
+    counts from its creation)."""
+    active = [key for key in listed if key.is_active]
+    return min(active, key=lambda k: (k.last_used_at or k.created_at, k.created_at), default=None)
+
+
 def get_key(workspace_id: uuid.UUID, key_id: uuid.UUID | str) -> ApiKey:
     return get_in_workspace(ApiKey, workspace_id, key_id, "Key")
 
@@ -156,6 +191,9 @@ def create_key(
         _require_manager(workspace_id, actor_id, ws.plan)
         if cap_reached(count_active(workspace_id)):
             raise KeyLimitReached()
+        taken = name_taken(workspace_id, name)
+        if taken is not None:
+            raise NameInUse(taken)
         clear = generate_key()
         key = ApiKey(
             workspace_id=workspace_id,
@@ -236,7 +274,7 @@ def revoke_leaked(key: ApiKey, url: str) -> bool:
     """Part of a caller's transaction (a leak report): revoke with no actor and the reason
     `leaked: found public at <url>`. A conditional UPDATE, so of two reports racing (or a
     report racing a manual revoke) exactly one revokes and records. True if this call did."""
-    reason = f"leaked: found public at {url}"[:REASON_MAX]
+    reason = f"{REASON_LEAKED}{url}"[:REASON_MAX]
     now = utcnow()
     result = db.session.execute(
         update(ApiKey)
