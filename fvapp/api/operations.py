@@ -30,13 +30,15 @@ class Operation:
     query: type[BaseModel] | None
     body: type[BaseModel] | None
     path_parameters: tuple[str, ...]
+    description: str = ""  # the longer text under the short summary in the reference
 
 
 OPERATIONS: list[Operation] = []
 
 
 def operation(method: str, rule: str, *, summary: str, response: type[BaseModel], status=200,
-              query: type[BaseModel] | None = None, body: type[BaseModel] | None = None):
+              query: type[BaseModel] | None = None, body: type[BaseModel] | None = None,
+              description: str = ""):
     """The view receives the path parameters plus `query=` and/or `body=` (validated models)
     and returns an instance of `response`."""
 
@@ -63,6 +65,7 @@ def operation(method: str, rule: str, *, summary: str, response: type[BaseModel]
             query=query,
             body=body,
             path_parameters=tuple(PATH_PARAMETER.findall(rule)),
+            description=description,
         ))
         return endpoint
 

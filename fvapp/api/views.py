@@ -34,7 +34,8 @@ def openapi():
 
 
 @operation("GET", "/me", response=Me,
-           summary="The key, the user it acts as, that user's role and the workspace")
+           summary="Who am I",
+           description="The key, the user it acts as, that user's role and the workspace.")
 def me() -> Me:
     return describe(current_principal())
 
@@ -51,7 +52,8 @@ def describe(p) -> Me:
 
 
 @operation("GET", "/initiatives", query=InitiativeListQuery, response=InitiativeList,
-           summary="Initiatives, newest first: active ones, or archived ones")
+           summary="List initiatives",
+           description="Initiatives, newest first: active ones, or archived ones.")
 def list_initiatives(query: InitiativeListQuery) -> InitiativeList:
     page = initiatives.page_initiatives(
         current_principal().workspace_id,
@@ -74,14 +76,15 @@ def create_initiative(body: InitiativeCreate) -> InitiativeOut:
 
 
 @operation("GET", "/initiatives/<initiative_id>", response=InitiativeOut,
-           summary="One initiative")
+           summary="Get an initiative")
 def get_initiative(initiative_id: str) -> InitiativeOut:
     item = initiatives.get_initiative(current_principal().workspace_id, initiative_id)
     return InitiativeOut.model_validate(item)
 
 
 @operation("PATCH", "/initiatives/<initiative_id>", body=InitiativeUpdate, response=InitiativeOut,
-           summary="Change the title or description, archive or restore (there is no DELETE)")
+           summary="Update an initiative",
+           description="Change the title or description, archive or restore (there is no DELETE).")
 def update_initiative(initiative_id: str, body: InitiativeUpdate) -> InitiativeOut:
     item = initiatives.get_initiative(current_principal().workspace_id, initiative_id)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
