@@ -47,7 +47,8 @@ def test_detail_shows_revocation_by_whom_when_and_why(app, demo, browser):
     assert "Revoked" in page and "by Adam Admin" in page
     page = browser.get(f"/settings/api-keys/{leaked_id}").text
     assert "Revoked" in page and f"leaked: found public at {URL}" in page and "Revoke…" not in page
-    assert "by GitHub secret scanning" in page and "ForceVue" not in page.split("<main", 1)[1].split("Revoked", 1)[1][:400]
+    revoked = page.split("<main", 1)[1].split("Revoked", 1)[1][:400]
+    assert "by GitHub secret scanning" in page and "ForceVue" not in revoked
 
 
 def test_detail_gates(app, demo, browser, browser_factory):
@@ -104,12 +105,15 @@ def test_the_chart_has_a_y_axis_focusable_days_and_every_day_in_its_table(app_fa
     client.login("ava@acme.test")
     page = client.get(f"/settings/api-keys/{key_id}", htmx=True).text
     # y axis: 0, the middle and a round top above the busiest day (36), as labelled gridlines
-    assert re.search(r'<span class="usage-y-top">40</span><span class="usage-y-mid">20</span><span class="usage-y-0">0</span>', page)
+    assert re.search(r'<span class="usage-y-top">40</span><span class="usage-y-mid">20</span>'
+                     r'<span class="usage-y-0">0</span>', page)
     assert page.count('class="usage-grid"') == 2
     # each day: focusable (one tab stop, today), named by its counts, with a <title> for hover
-    days = re.findall(r'<g class="usage-day" role="img" aria-label="([^"]+)" tabindex="(-?\d)"><title>([^<]+)</title>', page)
+    days = re.findall(r'<g class="usage-day" role="img" aria-label="([^"]+)" tabindex="(-?\d)">'
+                      r'<title>([^<]+)</title>', page)
     assert len(days) == 90 and [t for _, t, _ in days].count("0") == 1 and days[-1][1] == "0"
-    assert days[-1][0] == days[-1][2] == f"{today().isoformat()}: 36 requests (30 OK, 2 denied, 1 limited, 3 client errors)"
+    assert days[-1][0] == days[-1][2] == (
+        f"{today().isoformat()}: 36 requests (30 OK, 2 denied, 1 limited, 3 client errors)")
     assert days[0][0].endswith(": 0 requests")
     table = page[page.index('<table class="sr-only">'):page.index("</table>")]
     assert table.count('<th scope="row">') == 90 and '<th scope="col">Client errors</th>' in table
