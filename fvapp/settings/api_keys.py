@@ -60,7 +60,7 @@ def _groups(listed, just_revoked=None, shown=False):
                      key=lambda k: k.revoked_at, reverse=True)
     can_fold = len(revoked) > REVOKED_SHOWN_FIRST
     visible = revoked if shown or not can_fold else revoked[:REVOKED_SHOWN_FIRST]
-    return active, visible, len(revoked), can_fold
+    return active, visible, sum(1 for k in listed if not k.is_active), can_fold
 
 
 def _allowed(ctx) -> bool:
@@ -84,7 +84,7 @@ def _section_context(ctx, notice=None, notice_level="success", just_revoked=None
         "active_rows": active_rows,
         "revoked_rows": revoked_rows,
         "revoked_count": revoked_count,
-        "revoked_folded": revoked_count - len(revoked_rows),
+        "revoked_folded": revoked_count - len(revoked_rows) - (just_revoked is not None),
         "revoked_shown": shown and can_fold,
         "just_revoked": just_revoked,
         "refresh_url": url_for("settings.api_keys", revoked="shown" if shown else None),
