@@ -29,3 +29,9 @@ def duration(seconds: float) -> str:
         value, unit = seconds / 3600, "hour"
     number = f"{value:.1f}".rstrip("0").rstrip(".")
     return f"{number} {unit}{'' if number == '1' else 's'}"
+
+
+def interval(seconds: float) -> str:
+    """How often, for "every …" and "the last …": `minute`, `30 seconds`, `5 minutes`."""
+    words = duration(seconds)
+    return words[2:] if words.startswith("1 ") else words

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from fvapp.extensions import db
-from fvapp.formatting import duration
+from fvapp.formatting import duration, interval
 from fvapp.models import KeyUsageDaily
 from fvapp.services import key_usage, keys, leaks
 from fvapp.usage import today
@@ -119,7 +119,7 @@ def test_the_chart_has_a_y_axis_focusable_days_and_every_day_in_its_table(app_fa
     assert table.count('<th scope="row">') == 90 and '<th scope="col">Client errors</th>' in table
     # other 4xx are client errors, not "refused"; the lag is the configured interval
     assert "Refused, 90 days</dt><dd>3" in page and "Client errors, 90 days</dt><dd>3" in page
-    assert "every 30 seconds" in page and "once a minute" not in page
+    assert "every 30 seconds, so the last 30 seconds" in page and "once a minute" not in page
     assert "peak" not in page
 
 
@@ -127,6 +127,7 @@ def test_the_chart_has_a_y_axis_focusable_days_and_every_day_in_its_table(app_fa
                                             (90, "1.5 minutes"), (1, "1 second"), (7200, "2 hours")])
 def test_intervals_in_words(seconds, words):
     assert duration(seconds) == words
+    assert interval(seconds) == words.removeprefix("1 ")  # "every minute", "the last 30 seconds"
 
 
 @pytest.mark.parametrize("peak, axis", [(0, [0, 1, 2]), (3, [0, 2, 4]), (36, [0, 20, 40]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ..formatting import duration, iso, utc
+from ..formatting import duration, interval, iso, utc
 from ..services import keys
 
 EVENT_TEXT = {
@@ -59,3 +59,4 @@ def register(app) -> None:
     app.add_template_filter(revoked_by, "revoked_by")
     app.add_template_filter(event_actor, "event_actor")
     app.add_template_filter(duration, "duration")
+    app.add_template_filter(interval, "interval")
