@@ -34,10 +34,13 @@
   }
 
   // Back to the opener; if a list refresh re-rendered it while the dialog was open, to its
-  // namesake by id; if that is gone or disabled, to <main>, never to nowhere.
+  // namesake by id; if that is gone, to what the redraw marked [autofocus]; else to <main>.
   function returnFocus(opener) {
     if (opener && !document.contains(opener) && opener.id) { opener = document.getElementById(opener.id); }
-    if (opener && document.contains(opener)) { opener.focus(); }
+    if (opener && document.contains(opener)) { opener.focus(); return; }
+    // The opener went with the redraw (a revoked key's button): what the redraw marked instead.
+    var marked = document.querySelector("#main [autofocus]");
+    if (marked) { marked.focus(); }
     if (document.activeElement === document.body) {
       var main = document.getElementById("main");
       if (main) { main.focus(); }
