@@ -81,7 +81,10 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("seed-demo")
     @click.option("--allow-production", is_flag=True,
                   help="Seed even though FVAPP_ENV is production (the passwords are public).")
-    def seed_demo_command(allow_production):
+    @click.option("--lived-in", is_flag=True,
+                  help="Also give Acme Analytics months of history: ten-odd keys, 90 days of usage, "
+                       "keys revoked by hand, by a member's removal and by a leak report.")
+    def seed_demo_command(allow_production, lived_in):
         """Create the demo workspaces and users (idempotent)."""
         _say_where()
         if app.config["ENV_MODE"] == "production" and not allow_production:
@@ -91,6 +94,11 @@ def register_cli(app: Flask) -> None:
             )
         seed_demo()
         seed_demo_expiring_key()
+        if lived_in:
+            from .demo_lived_in import seed_lived_in
+
+            added = seed_lived_in(DEMO_PASSWORD)
+            click.echo("Acme Analytics: history added." if added else "Acme Analytics already has its history.")
         click.echo("Demo data ready. Every password is " + DEMO_PASSWORD + ":")
         for email, name in DEMO_USERS:
             click.echo(f"  {email:<16} {name}")

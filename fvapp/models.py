@@ -182,6 +182,14 @@ class ApiKey(db.Model):
         """Ended by its expiry, not revoked (a revoked key reads Revoked, whenever it expires)."""
         return self.revoked_at is None and key_expired(self.expires_at, utcnow())
 
+    @property
+    def ended_at(self) -> datetime | None:
+        """When an ended key stopped working: revoked, or else expired (a key cannot be
+        revoked once it has expired, so the earlier of the two is always this one)."""
+        if self.revoked_at is not None:
+            return self.revoked_at
+        return self.expires_at if self.is_expired else None
+
 
 def key_active(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
     """The one rule for "is this key active at `now`": not revoked, and `now` is before its

@@ -13,9 +13,10 @@ def test_the_reference_page_is_public_and_loads_only_vendored_code(app):
     page = client.get("/api/v1/docs")
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
-    assert '<redoc spec-url="/api/v1/openapi.json">' in html
+    assert '<main id="reference" data-spec-url="/api/v1/openapi.json">' in html
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
-    assert scripts == [(' src="/static/vendor/redoc/redoc.standalone.js"', "")]  # nothing inline
+    assert scripts == [(' src="/static/vendor/redoc/redoc.standalone.js"', ""),
+                       (' src="/static/js/api_docs.js"', "")]  # nothing inline
     bundle = client.get("/static/vendor/redoc/redoc.standalone.js")
     assert bundle.status_code == 200 and len(bundle.get_data()) > 500_000
     bundle.close()
@@ -26,6 +27,28 @@ def test_the_reference_page_is_public_and_loads_only_vendored_code(app):
     # The looser styles are this page's only: every other page keeps the strict policy.
     other = client.get("/login").headers["Content-Security-Policy"]
     assert "unsafe-inline" not in other and "blob:" not in other
+
+
+def test_the_reference_has_a_way_back_short_names_by_resource_and_auth_and_errors_first(app):
+    client = app.test_client()
+    html = client.get("/api/v1/docs").get_data(as_text=True)
+    assert 'class="docs-header"' in html and ">ForceVue<" in html
+    back = re.search(r'<a class="docs-back" href="([^"]+)"', html).group(1)
+    assert client.get(back).status_code in (200, 302)  # Settings → API Keys (sign-in first)
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert [tag["name"] for tag in document["tags"]] == ["Me", "Initiatives"]
+    summaries = {(method, path): (op["summary"], op["tags"])
+                 for path, ops in document["paths"].items() for method, op in ops.items()}
+    assert summaries == {
+        ("get", "/me"): ("Who am I", ["Me"]),
+        ("get", "/initiatives"): ("List initiatives", ["Initiatives"]),
+        ("post", "/initiatives"): ("Create an initiative", ["Initiatives"]),
+        ("get", "/initiatives/{initiative_id}"): ("Get an initiative", ["Initiatives"]),
+        ("patch", "/initiatives/{initiative_id}"): ("Update an initiative", ["Initiatives"]),
+    }
+    description = document["info"]["description"]
+    assert description.index("# Authentication") < description.index("# Errors")
+    assert "| 401 | UNAUTHORIZED" in description
 
 
 def test_every_operation_has_a_curl_example(app):

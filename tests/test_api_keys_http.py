@@ -116,7 +116,8 @@ def test_the_table_shows_who_when_last_used_and_status(adam, demo):
     assert re.search(r'<time datetime="[^"]+Z" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC">3 minutes ago</time>',
                      text)
     assert ">Never<" in text and "by Ava Owner" in text and "by Adam Admin" in text
-    assert "Revoked" in text and "Reason: creator removed from workspace" in text
+    # The row names the revoker as Activity does; the reason itself is in the detail view.
+    assert "Revoked" in text and "by Member removed" in text and "creator removed" not in text
     assert text.index("Nightly export") < text.index("Idle key")  # active first
     assert 'aria-label="Revoke Nightly export"' in text
     assert 'aria-label="Revoke Idle key"' not in text  # revoked keys have no revoke button
@@ -256,7 +257,7 @@ def test_revoke_without_javascript_is_a_page_and_a_redirect(adam, demo):
     assert "<html" in page.text and "<dialog" not in page.text and "Revoke “CI pipeline”?" in page.text
     assert f'<form method="post" action="{revoke_url(key.id)}"' in page.text
     response = adam.post(revoke_url(key.id))
-    assert response.status_code == 303 and response.headers["Location"].endswith(PAGE)
+    assert response.status_code == 303 and response.headers["Location"].endswith(f"{PAGE}#key-{key.id}")
     after = adam.get(PAGE).text
     assert "“CI pipeline” was revoked" in after and "Revoked" in after
     assert 'aria-label="Revoke CI pipeline"' not in after
@@ -426,3 +427,141 @@ def test_resending_the_same_create_form_does_not_mint_a_second_key(browser, demo
     assert demo.scalar(sa.select(sa.func.count()).select_from(ApiKey)) == 1
     fresh = browser.get("/settings/api-keys/new").text
     assert re.search(r'name="form_once" type="hidden" value="([^"]+)"', fresh).group(1) != once
+
+
+# -- real data: one line of Last used, the Revoked group, names ---------------------------------
+
+
+def revoked_keys(demo, count, prefix="Old script"):
+    made = []
+    with demo.app.app_context():
+        ava = demo.user("ava@acme.test")
+        for n in range(count):
+            key = keys.create_key(demo.acme.id, ava.id, f"{prefix} {n + 1}").key
+            keys.revoke_key(demo.acme.id, key.id, ava.id)
+            db.session.execute(sa.update(ApiKey).where(ApiKey.id == key.id)
+                               .values(revoked_at=utcnow() - timedelta(days=count - n)))
+            db.session.commit()
+            made.append(key.id)
+    return made
+
+
+def groups(text):
+    """(names in the active group, names in the Revoked group) of a keys section."""
+    active = re.search(r'<tbody class="keys-active">(.*?)</tbody>', text, re.S).group(1)
+    revoked = re.search(r'<tbody class="keys-revoked"[^>]*>(.*?)</tbody>', text, re.S)
+    names = lambda part: re.findall(r'class="key-name"[^>]*>([^<]+)</a>', part)  # noqa: E731
+    return names(active), names(revoked.group(1)) if revoked else []
+
+
+def test_rows_keep_origin_usage_and_reason_for_the_detail_view(adam, demo):
+    key = make_key(demo, "Nightly export")
+    with demo.app.app_context():
+        db.session.execute(sa.update(ApiKey).where(ApiKey.id == key.id).values(
+            last_used_at=utcnow() - timedelta(minutes=3), last_used_ip="203.0.113.9",
+            last_used_user_agent="GitHub-Actions-Runner/2.321.0 python-requests/2.32.3"))
+        db.session.commit()
+    text = adam.get(PAGE, htmx=True).text
+    row = re.search(rf'<tr id="key-{key.id}".*?</tr>', text, re.S).group(0)
+    assert "3 minutes ago" in row
+    assert "203.0.113.9" not in row and "GitHub-Actions" not in row and "<svg" not in row
+    assert '<span class="badge badge-active">Active</span>' in row
+    detail = adam.get(f"{PAGE}/{key.id}", htmx=True).text
+    assert "203.0.113.9" in detail and "GitHub-Actions-Runner" in detail
+
+
+def test_revoked_keys_are_a_group_under_the_active_ones_and_old_ones_fold(adam, demo):
+    revoked_keys(demo, 5)
+    make_key(demo, "Zapier integration")
+    text = adam.get(PAGE, htmx=True).text
+    active, revoked = groups(text)
+    assert active == ["Zapier integration"]
+    assert revoked == ["Old script 5", "Old script 4", "Old script 3"]  # most recently revoked first
+    assert 'id="revoked-group">Revoked <span class="keys-group-count">(5)</span>' in text
+    assert 'href="/settings/api-keys?revoked=shown#revoked-keys">Show all revoked keys (5)</a>' in text
+    assert 'hx-get="/settings/api-keys"' in text
+    shown = adam.get(PAGE + "?revoked=shown", htmx=True).text
+    assert groups(shown)[1] == [f"Old script {n}" for n in range(5, 0, -1)]
+    assert "Show all revoked keys" not in shown  # never a link to the page already open
+    assert 'hx-get="/settings/api-keys?revoked=shown"' in shown  # a refresh keeps them shown
+
+
+@pytest.mark.parametrize("page", [PAGE, PAGE + "?revoked=shown"])
+def test_a_key_revoked_a_moment_ago_stays_where_it_was(adam, demo, page):
+    revoked_keys(demo, 5)
+    first = make_key(demo, "Zapier integration")
+    make_key(demo, "Nightly export")
+    current = {"HX-Current-URL": "http://localhost" + page}
+    answer = adam.post(revoke_url(first.id), htmx=True, headers=current).text
+    active, revoked = groups(answer)
+    assert active == ["Nightly export", "Zapier integration"]  # in its place, marked revoked
+    row = re.search(rf'<tr id="key-{first.id}"[^>]*>.*?</tr>', answer, re.S).group(0)
+    assert "is-revoked" in row and "autofocus" in row and "badge-revoked" in row and "by Adam Admin" in row
+    if page.endswith("shown"):
+        assert len(revoked) == 5 and "Show all revoked keys" not in answer
+        assert 'hx-get="/settings/api-keys?revoked=shown"' in answer
+    else:
+        assert len(revoked) == 3 and "Show all revoked keys (6)" in answer  # it counts too
+    # The next refresh puts it at the top of the Revoked group: never folded away.
+    refreshed = adam.get(page, htmx=True, headers=current).text
+    assert groups(refreshed)[1][0] == "Zapier integration"
+
+
+def test_revoke_without_javascript_keeps_revoked_keys_shown(adam, demo):
+    revoked_keys(demo, 5)
+    key = make_key(demo)
+    confirm = adam.get(revoke_url(key.id) + "?revoked=shown").text
+    assert '<input type="hidden" name="revoked" value="shown">' in confirm
+    response = adam.post(revoke_url(key.id), data={"revoked": "shown"})
+    assert response.headers["Location"].endswith(f"{PAGE}?revoked=shown#key-{key.id}")
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+@pytest.mark.parametrize("typed", ["CI pipeline", "  ci PIPELINE ", "Ci Pipeline"])
+def test_a_name_another_active_key_uses_is_refused_with_422(adam, demo, htmx, typed):
+    make_key(demo, "CI pipeline")
+    before = state(demo)
+    response = adam.post("/settings/api-keys", data={"name": typed}, htmx=htmx)
+    assert response.status_code == 422
+    assert "Another active key is already named “CI pipeline”" in response.text
+    assert 'aria-invalid="true"' in response.text
+    assert state(demo) == before
+
+
+def test_a_revoked_keys_name_can_be_used_again(adam, demo):
+    old = make_key(demo, "CI pipeline")
+    with demo.app.app_context():
+        keys.revoke_key(demo.acme.id, old.id, demo.user("ava@acme.test").id)
+    response = adam.post("/settings/api-keys", data={"name": "CI pipeline"}, htmx=True)
+    assert response.status_code == 200 and "Copy your new key" in response.text
+
+
+def test_the_name_rule_holds_in_the_service_too(demo, app):
+    with app.app_context():
+        keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "Deploy bot")
+        with pytest.raises(keys.NameInUse) as refused:
+            keys.create_key(demo.acme.id, demo.user("adam@acme.test").id, "DEPLOY BOT ")
+        assert refused.value.field == "name"
+        assert keys.name_taken(demo.acme.id, " deploy bot") == "Deploy bot"
+        assert keys.name_taken(demo.acme.id, "Deploy bots") is None
+
+
+def test_the_name_field_counts_and_shows_the_example(adam):
+    dialog = adam.get(NEW, htmx=True).text
+    assert 'placeholder="e.g. CI pipeline"' in dialog
+    assert 'data-count="100"' in dialog and 'data-count-for="name"' in dialog and ">0/100<" in dialog
+
+
+def test_create_replacement_suggests_the_name_and_at_the_cap_names_a_key_to_revoke(adam, demo):
+    dialog = adam.get(NEW + "?name=Marketing+site+preview+builds", htmx=True).text
+    assert 'value="Marketing site preview builds"' in dialog and ">29/100<" in dialog
+    with demo.app.app_context():
+        ava = demo.user("ava@acme.test")
+        made = [keys.create_key(demo.acme.id, ava.id, f"Key {n}").key.id for n in range(10)]
+        db.session.execute(sa.update(ApiKey).values(last_used_at=utcnow()))
+        db.session.execute(sa.update(ApiKey).where(ApiKey.id == made[3]).values(
+            last_used_at=utcnow() - timedelta(days=40)))
+        db.session.commit()
+    at_cap = adam.get(NEW + "?name=Key+11", htmx=True).text
+    assert "already has 10 active keys" in at_cap
+    assert re.search(rf'Revoke “<a href="/settings/api-keys/{made[3]}/revoke"[^>]*>Key 3</a>” first', at_cap)

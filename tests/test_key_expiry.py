@@ -345,7 +345,7 @@ def test_an_expired_key_shows_expired_with_its_date_without_revoke_among_the_rev
     set_expiry(demo.app, gone_id, moment)
     page = ava.get(PAGE).text
     gone = _row_html(page, gone_id)
-    assert 'class="is-revoked"' in gone
+    assert "is-revoked is-expired" in gone  # styled as the history it sits with
     assert '<span class="badge badge-expired">Expired</span>' in gone
     assert re.search(rf'on <time datetime="[^"]+" title="[^"]+">{moment.date().isoformat()}</time>', gone)
     assert "Revoke" not in gone and "badge-revoked" not in gone
@@ -457,3 +457,37 @@ def test_seed_demo_has_a_key_that_expires_in_three_days(app, runner, demo):
         left = expiring[0].expires_at - utcnow()
         assert timedelta(days=2, hours=23) < left <= timedelta(days=3)
         assert expiring[0].workspace_id == demo.acme.id and expiring[0].is_active
+
+
+def test_the_history_group_holds_revoked_and_expired_keys_by_when_each_ended(ava, demo):
+    now = utcnow()
+    live_id = make_key(demo.app, demo, "Live")[0]
+    revoked_id = make_key(demo.app, demo, "Revoked a day ago")[0]
+    expired_id = make_key(demo.app, demo, "Expired two days ago", expires_at=now + timedelta(days=1))[0]
+    latest_id = make_key(demo.app, demo, "Expired an hour ago", expires_at=now + timedelta(days=1))[0]
+    with demo.app.app_context():
+        keys.revoke_key(demo.acme.id, revoked_id, demo.user("ava@acme.test").id)
+    with demo.app.app_context(), db.engine.begin() as conn:
+        conn.execute(sa.update(ApiKey.__table__).where(ApiKey.__table__.c.id == revoked_id)
+                     .values(revoked_at=now - timedelta(days=1)))
+    set_expiry(demo.app, expired_id, now - timedelta(days=2))
+    set_expiry(demo.app, latest_id, now - timedelta(hours=1))
+    page = ava.get(PAGE).text
+    history = page[page.index('id="revoked-keys"'):]
+    assert 'id="revoked-group">Revoked and expired <span class="keys-group-count">(3)</span>' in history
+    order = [history.index(f'id="key-{k}"') for k in (latest_id, revoked_id, expired_id)]
+    assert order == sorted(order)
+    assert f'id="key-{live_id}"' not in history and "1 of 10 active keys" in page
+
+
+def test_only_expired_keys_make_an_expired_group(ava, demo):
+    gone_id = make_key(demo.app, demo, "Gone", expires_at=utcnow() + timedelta(days=1))[0]
+    set_expiry(demo.app, gone_id, utcnow() - timedelta(days=1))
+    assert 'id="revoked-group">Expired <span class="keys-group-count">(1)</span>' in ava.get(PAGE).text
+
+
+def test_an_expired_keys_name_can_be_used_again(ava, demo):
+    gone_id = make_key(demo.app, demo, "Staging smoke tests", expires_at=utcnow() + timedelta(days=1))[0]
+    set_expiry(demo.app, gone_id, utcnow() - timedelta(minutes=1))
+    response = create(ava, True, "never", name="Staging smoke tests")
+    assert response.status_code == 200 and "Copy your new key" in response.text

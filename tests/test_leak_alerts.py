@@ -25,7 +25,8 @@ def test_alert_shown_to_managers_until_dismissed_without_js(demo, browser, brows
     assert page.status_code == 200
     assert "leak-alert" in page.text and "was found public at" in page.text
     assert f'href="{URL}"' in page.text and "CI pipeline" in page.text
-    assert f"Reason: leaked: found public at {URL}" in page.text  # the row shows the reason
+    # The row names the revoker as Activity does; the reason is in the key's detail.
+    assert "by GitHub secret scanning" in page.text and "by ForceVue" not in page.text
     assert created.clear not in page.text
     admin = browser_factory()
     admin.login("adam@acme.test")
@@ -89,3 +90,22 @@ def test_guidance_links_never_commit_to_the_scanner_docs(demo, browser):
     assert 'href="/settings/api-keys/scanner" id="scanner-docs">Never commit a key to source control.' in page
     docs = browser.get("/settings/api-keys/scanner")
     assert docs.status_code == 200 and "fvapp-scan" in docs.text and "pre-commit" in docs.text
+
+
+def test_the_alert_offers_a_replacement_and_the_key(demo, browser):
+    leak(demo, name="Marketing site preview builds")
+    key_id = demo.scalar(sa.select(KeyLeakAlert.api_key_id))
+    browser.login("ava@acme.test")
+    page = browser.get("/settings/api-keys").text
+    alert = page[page.index('class="alert alert-error leak-alert"'):]
+    alert = alert[:alert.index("</div>\n  </div>")]
+    assert "revoked by GitHub secret scanning" in alert
+    assert 'hx-get="/settings/api-keys/new?name=Marketing+site+preview+builds"' in alert
+    assert '<input type="hidden" name="name" value="Marketing site preview builds">' in alert  # without JS
+    assert ">Create replacement</button>" in alert
+    assert f'href="/settings/api-keys/{key_id}"' in alert and ">View key</a>" in alert
+    dialog = browser.get("/settings/api-keys/new?name=Marketing+site+preview+builds", htmx=True).text
+    assert 'value="Marketing site preview builds"' in dialog
+    # the revoker in the same words in the detail and in Activity
+    assert "by GitHub secret scanning" in browser.get(f"/settings/api-keys/{key_id}").text
+    assert "GitHub secret scanning" in browser.get("/settings/activity").text

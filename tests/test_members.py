@@ -285,3 +285,19 @@ def test_bad_member_ids_are_404_not_500(app, browser, demo):
         assert browser.get(f"/settings/members/{bad}/remove", htmx=True).status_code == 404
         assert browser.post(f"/settings/members/{bad}/role", {"role": "admin"},
                             htmx=True).status_code == 404
+
+
+def test_keys_revoked_by_a_removal_say_member_removed_in_row_detail_and_activity(app, browser, demo):
+    with app.app_context():
+        key_id = keys.create_key(demo.acme.id, demo.user("adam@acme.test").id, "Deploy bot").key.id
+        adam_m = _member(demo, "adam@acme.test")
+    browser.login("ava@acme.test")
+    assert browser.post(f"/settings/members/{adam_m.id}/remove").status_code == 303
+    row = browser.get("/settings/api-keys").text
+    row = row[row.index(f'<tr id="key-{key_id}"'):]
+    assert "by Member removed" in row[:row.index("</tr>")]
+    detail = browser.get(f"/settings/api-keys/{key_id}").text
+    assert "by Member removed" in detail and "creator removed from workspace" in detail
+    activity = browser.get("/settings/activity").text
+    revoked = activity[activity.index("Revoked API key Deploy bot") - 400:activity.index("Revoked API key Deploy bot")]
+    assert "Member removed" in revoked and "Ava Owner" not in revoked.split("<tr>")[-1]

@@ -43,10 +43,35 @@ ERRORS = {  # status: (description, headers always sent besides X-Request-Id)
 }
 
 DESCRIPTION = """\
-The REST API of a ForceVue workspace. Authenticate with an API key from Settings → API Keys:
-`Authorization: Bearer fvk_live_…`. Every request runs in the key's workspace and acts as the
+The REST API of a ForceVue workspace. Every request runs in the key's workspace and acts as the
 user who created the key. Every response is a JSON envelope with `meta.requestId` (also the
-`X-Request-Id` header); timestamps are ISO-8601 UTC with milliseconds and `Z`."""
+`X-Request-Id` header); timestamps are ISO-8601 UTC with milliseconds and `Z`.
+
+# Authentication
+
+Create a key on Settings → API Keys and send it on every request:
+`Authorization: Bearer fvk_live_…`. Only that header authenticates: not a browser session, not
+`X-API-Key`, not a key in the URL. A missing, malformed, unknown or revoked key answers 401
+`UNAUTHORIZED`; a workspace on the free plan answers 403 `PAID_PLAN_REQUIRED`.
+
+# Errors
+
+Errors use the same envelope: `{"success": false, "error", "code", "details"?, "meta"}`.
+`details` lists `{field, message}` on validation errors.
+
+| status | code |
+|---|---|
+""" + "\n".join(f"| {status} | {text} |" for status, (text, _) in ERRORS.items()) + "\n"
+
+# Operations are grouped by resource (the first segment of their path), in this order.
+TAGS = [
+    {"name": "Me", "description": "The key and the user it acts as."},
+    {"name": "Initiatives", "description": "ForceVue's product efforts: list, create, read, update."},
+]
+
+
+def _tag(op: Operation) -> str:
+    return op.path.strip("/").split("/")[0].capitalize()
 
 
 def _header_refs(names, required=True) -> dict:
@@ -113,11 +138,14 @@ def _operation(op: Operation, names: dict) -> dict:
     spec = {
         "operationId": op.name,
         "summary": op.summary,
+        "tags": [_tag(op)],
         "parameters": _parameters(op),
         "responses": {str(op.status): success}
         | {str(status): {"$ref": f"#/components/responses/{status}"} for status in _error_statuses(op)},
         "x-codeSamples": [{"lang": "Shell", "label": "curl", "source": _curl(op)}],
     }
+    if op.description:
+        spec["description"] = op.description
     if op.body is not None:
         spec["requestBody"] = {
             "required": True,
@@ -144,6 +172,7 @@ def document() -> dict:
         "info": {"title": "ForceVue REST API", "version": "1.0.0", "description": DESCRIPTION},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
+        "tags": TAGS,
         "paths": paths,
         "components": {
             "securitySchemes": {

@@ -31,13 +31,15 @@ class Operation:
     query: type[BaseModel] | None
     body: type[BaseModel] | None
     path_parameters: tuple[str, ...]
+    description: str = ""  # the longer text under the short summary in the reference
 
 
 OPERATIONS: list[Operation] = []
 
 
 def operation(method: str, rule: str, *, summary: str, response: type[BaseModel], status=200,
-              query: type[BaseModel] | None = None, body: type[BaseModel] | None = None):
+              query: type[BaseModel] | None = None, body: type[BaseModel] | None = None,
+              description: str = ""):
     """The view receives the path parameters plus `query=` and/or `body=` (validated models)
     and returns an instance of `response`. The view itself is returned as it is (the route's
     endpoint wraps it): other callers, the MCP tools, call it directly."""
@@ -65,6 +67,7 @@ def operation(method: str, rule: str, *, summary: str, response: type[BaseModel]
             query=query,
             body=body,
             path_parameters=tuple(PATH_PARAMETER.findall(rule)),
+            description=description,
         ))
         return view
 

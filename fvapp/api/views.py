@@ -30,7 +30,8 @@ def openapi():
 
 
 @operation("GET", "/me", response=Me,
-           summary="The key, the user it acts as, that user's role and the workspace")
+           summary="Who am I",
+           description="The key, the user it acts as, that user's role and the workspace.")
 def me() -> Me:
     return describe(current_principal())
 
@@ -53,7 +54,8 @@ def describe(p) -> Me:
 
 
 @operation("GET", "/initiatives", query=InitiativeListQuery, response=InitiativeList,
-           summary="Initiatives, newest first: active ones, or archived ones")
+           summary="List initiatives",
+           description="Initiatives, newest first: active ones, or archived ones.")
 def list_initiatives(query: InitiativeListQuery) -> InitiativeList:
     return initiative_page(archived=query.archived == "true", limit=query.limit,
                            offset=query.offset)
@@ -83,14 +85,15 @@ def new_initiative(title: str, description: str | None) -> InitiativeOut:
 
 
 @operation("GET", "/initiatives/<initiative_id>", response=InitiativeOut,
-           summary="One initiative")
+           summary="Get an initiative")
 def get_initiative(initiative_id: str) -> InitiativeOut:
     return InitiativeOut.model_validate(
         initiatives.get_initiative(current_principal().workspace_id, initiative_id))
 
 
 @operation("PATCH", "/initiatives/<initiative_id>", body=InitiativeUpdate, response=InitiativeOut,
-           summary="Change the title or description, archive or restore (there is no DELETE)")
+           summary="Update an initiative",
+           description="Change the title or description, archive or restore (there is no DELETE).")
 def update_initiative(initiative_id: str, body: InitiativeUpdate) -> InitiativeOut:
     return change_initiative(initiative_id, body, body.model_fields_set)
 

@@ -105,12 +105,29 @@ class Bar:
     segments: list[Segment]
 
 
-def bars(usage: Usage, height: int, step: int, kinds: tuple[str, ...] = COLUMNS) -> list[Bar]:
-    """SVG geometry for a stacked bar per day, scaled to the busiest day (`height` user units
-    tall, one bar every `step`). Stacked by cumulative rounding, so segments never gap or
+def axis(peak: int) -> list[int]:
+    """The chart's labelled gridlines, bottom to top: 0, the middle and a round top at or above
+    the busiest day (1, 2, 2.5, 4, 5, 6 or 8 times a power of ten, with a whole middle)."""
+    top, magnitude = 2, 1
+    while top < peak:
+        for factor in (1, 2, 2.5, 4, 5, 6, 8, 10):
+            if magnitude * factor >= peak and (magnitude * factor) % 2 == 0:
+                top = int(magnitude * factor)
+                break
+        else:
+            magnitude *= 10
+            continue
+        break
+    return [0, top // 2, top]
+
+
+def bars(usage: Usage, height: int, step: int, kinds: tuple[str, ...] = COLUMNS,
+         top: int | None = None) -> list[Bar]:
+    """SVG geometry for a stacked bar per day, scaled to `top` (default: the busiest day), `height`
+    user units tall, one bar every `step`. Stacked by cumulative rounding, so segments never gap or
     overlap; a day with any request is at least one unit tall. Kinds: COLUMNS, or
     ("ok", "refused") for the sparkline."""
-    peak = usage.peak or 1
+    peak = max(top or 0, usage.peak) or 1
     drawn = []
     for index, day in enumerate(usage.days):
         values = [day.refused if kind == "refused" else getattr(day, kind) for kind in kinds]

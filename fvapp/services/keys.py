@@ -35,6 +35,20 @@ CUSTOM = "custom"
 EXPIRY_DAYS = (7, 30, 60, 90)
 MAX_EXPIRY_DAYS = 365  # a chosen date is at most a year ahead
 ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # what a date input sends
+REASON_LEAKED = "leaked: found public at "
+# Who revoked a key, in the same words on its row, in its detail and in Activity.
+REVOKED_BY_LEAK_REPORT = "GitHub secret scanning"
+REVOKED_BY_REMOVAL = "Member removed"
+REVOKED_BY_OPERATOR = "ForceVue operator"
+
+
+def revoked_by_label(person: str | None, reason: str | None) -> str:
+    """A person's name, or what revoked the key when it was not a person's own choice."""
+    if reason == REASON_CREATOR_REMOVED:
+        return REVOKED_BY_REMOVAL
+    if reason and reason.startswith(REASON_LEAKED):
+        return REVOKED_BY_LEAK_REPORT
+    return person or REVOKED_BY_OPERATOR
 
 
 class KeyLimitReached(DomainError):
@@ -82,6 +96,20 @@ def hash_key(clear: str) -> str:
 
 def display_prefix(clear: str) -> str:
     return clear[: len(KEY_PREFIX) + DISPLAY_CHARS] + "…"
+
+
+class NameInUse(DomainError):
+    def __init__(self, name: str):
+        super().__init__(f"Another active key is already named “{name}”. "
+                         "Give this one a name that tells them apart.", field="name")
+
+
+def name_taken(workspace_id: uuid.UUID, name: str) -> str | None:
+    """The name of an active key of the workspace that reads as `name` (trimmed, any case),
+    if there is one: two active keys never share a name, so no two rows read the same."""
+    wanted = name.strip().casefold()
+    stmt = select(ApiKey.name).where(ApiKey.workspace_id == workspace_id, ApiKey.active_at(utcnow()))
+    return next((n for n in db.session.scalars(stmt) if n.strip().casefold() == wanted), None)
 
 
 def clean_name(name: str | None) -> str:
@@ -184,6 +212,13 @@ def active_keys_of_creator(workspace_id: uuid.UUID, user_id: uuid.UUID) -> list[
     return list(db.session.scalars(stmt))
 
 
+def revoke_first(listed: list[ApiKey]) -> ApiKey | None:
+    """At the cap, the active key to suggest revoking: the one unused longest (never used
+    counts from its creation)."""
+    active = [key for key in listed if key.is_active]
+    return min(active, key=lambda k: (k.last_used_at or k.created_at, k.created_at), default=None)
+
+
 def get_key(workspace_id: uuid.UUID, key_id: uuid.UUID | str) -> ApiKey:
     return get_in_workspace(ApiKey, workspace_id, key_id, "Key")
 
@@ -220,6 +255,9 @@ def create_key(
         _require_manager(workspace_id, actor_id, ws.plan)
         if cap_reached(count_active(workspace_id)):
             raise KeyLimitReached()
+        taken = name_taken(workspace_id, name)
+        if taken is not None:
+            raise NameInUse(taken)
         clear = generate_key()
         key = ApiKey(
             workspace_id=workspace_id,
@@ -304,7 +342,7 @@ def revoke_leaked(key: ApiKey, url: str) -> bool:
     `leaked: found public at <url>`. A conditional UPDATE, so of two reports racing (or a
     report racing a manual revoke) exactly one revokes and records; a key already expired is
     left as it is. True if this call revoked."""
-    reason = f"leaked: found public at {url}"[:REASON_MAX]
+    reason = f"{REASON_LEAKED}{url}"[:REASON_MAX]
     now = utcnow()
     result = db.session.execute(
         update(ApiKey)

@@ -6,8 +6,9 @@ into #dialog-host; without JavaScript the same URLs answer whole pages and plain
 
 import secrets
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
-from flask import flash, make_response, redirect, render_template, request, session, url_for
+from flask import current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectChoice, SelectField, StringField
@@ -32,8 +33,8 @@ class KeyForm(FlaskForm):
     form_once = HiddenField(default=lambda: secrets.token_urlsafe(16))
     name = StringField(
         "Name",
-        render_kw={"maxlength": keys.NAME_MAX, "required": True,
-                   "autocomplete": "off", "spellcheck": "false"},
+        render_kw={"maxlength": keys.NAME_MAX, "required": True, "placeholder": "e.g. CI pipeline",
+                   "autocomplete": "off", "spellcheck": "false", "data-count": keys.NAME_MAX},
     )
     # Expiry (SPEC §4): the date is used when "Custom date" is chosen; both work without JS.
     expires = SelectField(
@@ -44,6 +45,40 @@ class KeyForm(FlaskForm):
         default=keys.NEVER, validate_choice=False,
     )
     expires_on = StringField("Expiry date (UTC)", render_kw={"type": "date"})
+
+
+REVOKED_SHOWN_FIRST = 3  # past this many revoked keys, the older ones fold behind a link
+
+
+def _revoked_shown() -> bool:
+    """Whether the page the admin is on shows every revoked key (?revoked=shown): from the
+    request itself, else (a revoke's or a refresh's htmx request) from the page's address."""
+    if request.values.get("revoked"):
+        return request.values.get("revoked") == "shown"
+    page = request.headers.get("HX-Current-URL", "")
+    return parse_qs(urlsplit(page).query).get("revoked") == ["shown"]
+
+
+def _groups(listed, just_revoked=None, shown=False):
+    """Active keys (newest first) and the history group: revoked and expired keys, the one
+    that ended most recently first (ApiKey.ended_at). A key revoked by this very request stays
+    where the admin saw it, marked revoked; the most recent ended keys are always shown, older
+    ones fold unless `shown`."""
+    now = utcnow()
+    active = sorted((k for k in listed if k.active_at(now) or k.id == just_revoked),
+                    key=lambda k: k.created_at, reverse=True)
+    ended = sorted((k for k in listed if not k.active_at(now) and k.id != just_revoked),
+                   key=lambda k: k.ended_at, reverse=True)
+    can_fold = len(ended) > REVOKED_SHOWN_FIRST
+    visible = ended if shown or not can_fold else ended[:REVOKED_SHOWN_FIRST]
+    return active, visible, sum(1 for k in listed if not k.active_at(now)), can_fold
+
+
+def _history_words(listed) -> str:
+    """What the history group holds, in the words of its heading and its fold link."""
+    expired = any(k.is_expired for k in listed)
+    revoked = any(k.revoked_at is not None for k in listed)
+    return "revoked and expired" if expired and revoked else "expired" if expired else "revoked"
 
 
 def _allowed(ctx) -> bool:
@@ -57,15 +92,22 @@ def _section(ctx, status=200, notice=None, notice_level="success"):
     )
 
 
-def _section_context(ctx, notice=None, notice_level="success") -> dict:
+def _section_context(ctx, notice=None, notice_level="success", just_revoked=None) -> dict:
     active = keys.count_active(ctx.workspace.id)
     listed = keys.list_keys(ctx.workspace.id)
-    usage = key_usage.for_keys(key.id for key in listed)  # one query for every row
+    shown = _revoked_shown()
+    active_rows, revoked_rows, revoked_count, can_fold = _groups(listed, just_revoked, shown)
     return {
         "keys": listed,
-        "usage": usage,
-        "spark_bars": {key_id: key_usage.bars(u, 23, 4, ("ok", "refused"))
-                       for key_id, u in usage.items()},
+        "active_rows": active_rows,
+        "revoked_rows": revoked_rows,
+        "revoked_count": revoked_count,
+        "revoked_folded": revoked_count - len(revoked_rows) - (just_revoked is not None),
+        "revoked_shown": shown and can_fold,
+        "history_words": _history_words(listed),
+        "just_revoked": just_revoked,
+        "refresh_url": url_for("settings.api_keys", revoked="shown" if shown else None),
+        "revoke_first": keys.revoke_first(listed),
         "active_count": active,
         "max_keys": keys.MAX_ACTIVE_KEYS,
         "at_cap": keys.cap_reached(active),
@@ -81,9 +123,11 @@ def _create_dialog(ctx, form, status=200):
     now = utcnow()  # the dates a key may expire on: today to a year ahead (the browser's hint)
     form.expires_on.render_kw = {**form.expires_on.render_kw, "min": now.date().isoformat(),
                                  "max": keys.latest_expiry_day(now).isoformat()}
+    at_cap = keys.cap_reached(keys.count_active(ctx.workspace.id))
     return dialog_or_page(
         "settings/_key_create_dialog.html", status, form=form, max_keys=keys.MAX_ACTIVE_KEYS,
-        at_cap=keys.cap_reached(keys.count_active(ctx.workspace.id)),
+        max_name=keys.NAME_MAX,
+        at_cap=at_cap, revoke_first=keys.revoke_first(keys.list_keys(ctx.workspace.id)) if at_cap else None,
     )
 
 
@@ -95,7 +139,8 @@ def api_keys():
 @bp.route("/api-keys/new")
 def api_keys_new():
     ctx = gate(_allowed)
-    return _create_dialog(ctx, KeyForm(formdata=None))
+    # ?name= pre-fills a suggested name (the leak alert's "Create replacement").
+    return _create_dialog(ctx, KeyForm(formdata=None, name=request.args.get("name", "")[:keys.NAME_MAX]))
 
 
 @bp.route("/api-keys", methods=["POST"])
@@ -137,7 +182,8 @@ def api_keys_create():
 @bp.route("/api-keys/<key_id>/revoke")
 def api_keys_revoke_confirm(key_id):
     ctx = gate(_allowed)
-    return dialog_or_page("settings/_key_revoke_dialog.html", key=keys.get_key(ctx.workspace.id, key_id))
+    return dialog_or_page("settings/_key_revoke_dialog.html", key=keys.get_key(ctx.workspace.id, key_id),
+                          revoked_shown=_revoked_shown())
 
 
 @bp.route("/api-keys/<key_id>/revoke", methods=["POST"])
@@ -147,9 +193,12 @@ def api_keys_revoke(key_id):
     message = f"“{key.name}” was revoked. Applications using it can no longer authenticate."
     if not is_htmx():
         flash(message, "success")
-        return redirect(url_for("settings.api_keys"), code=303)
-    # Close the dialog and redraw the section in place, its notice taking the focus.
-    body = render_template("settings/_api_keys.html", **_section_context(ctx, notice=message))
+        return redirect(url_for("settings.api_keys", revoked="shown" if _revoked_shown() else None,
+                                _anchor=f"key-{key.id}"), code=303)
+    # Close the dialog and redraw the section in place: the revoked row stays where it was,
+    # marked revoked, and takes the focus; the notice is read out.
+    body = render_template("settings/_api_keys.html",
+                           **_section_context(ctx, notice=message, just_revoked=key.id))
     return hx(make_response(body), trigger="closeDialog", retarget="#api-keys", reswap="outerHTML")
 
 
@@ -177,5 +226,7 @@ def api_keys_detail(key_id):
     ctx = gate(_allowed)
     key = keys.get_key(ctx.workspace.id, key_id)
     usage = key_usage.for_key(key.id)
-    return dialog_or_page("settings/_key_detail_dialog.html", key=key, usage=usage,
-                          bars=key_usage.bars(usage, 120, 8))
+    scale = key_usage.axis(usage.peak)
+    return dialog_or_page("settings/_key_detail_dialog.html", key=key, usage=usage, scale=scale,
+                          bars=key_usage.bars(usage, 120, 8, top=scale[-1]),
+                          flush_interval=current_app.config["USAGE_FLUSH_INTERVAL"])

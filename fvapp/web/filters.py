@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ..formatting import iso, utc
+from ..formatting import duration, interval, iso, utc
+from ..services import keys
 
 EVENT_TEXT = {
     "api_key.created": "created API key {label}",
@@ -22,6 +23,18 @@ EVENT_TEXT = {
 def describe_event(event) -> str:
     text = EVENT_TEXT.get(event.action, event.action).format(label=event.target_label)
     return f"{text[0].upper()}{text[1:]}" + (f" ({event.detail})" if event.detail else "")
+
+
+def revoked_by(key) -> str:
+    """Who revoked a key, in the words its row, its detail and Activity all use."""
+    return keys.revoked_by_label(key.revoked_by.name if key.revoked_by else None, key.revoked_reason)
+
+
+def event_actor(event) -> str:
+    """Activity's Who: a key's revoker in the same words as its row; else the person."""
+    if event.action in ("api_key.revoked", "api_key.leak_revoked"):
+        return keys.revoked_by_label(event.actor.name if event.actor else None, event.detail)
+    return event.actor.name if event.actor else keys.REVOKED_BY_OPERATOR
 
 
 def ago(dt: datetime | None, now: datetime | None = None) -> str:
@@ -55,3 +68,7 @@ def register(app) -> None:
     app.add_template_filter(days_left, "days_left")
     app.add_template_filter(day, "day")
     app.add_template_filter(describe_event, "describe_event")
+    app.add_template_filter(revoked_by, "revoked_by")
+    app.add_template_filter(event_actor, "event_actor")
+    app.add_template_filter(duration, "duration")
+    app.add_template_filter(interval, "interval")

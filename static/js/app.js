@@ -13,8 +13,17 @@
         if (!lastFocus) { lastFocus = document.activeElement; }
         dialog.showModal();
         dialog.addEventListener("close", function () {
+          // After the reveal's Done, the new key's row takes the focus (it is what changed).
+          var reveal = dialog.querySelector("[data-new-row]");
+          var row = reveal && document.getElementById(reveal.getAttribute("data-new-row"));
           dialog.remove();
-          returnFocus(lastFocus);
+          if (row) {
+            var link = row.querySelector("a[href]");
+            (link || row).focus();
+            row.scrollIntoView({block: "nearest"});
+          } else {
+            returnFocus(lastFocus);
+          }
           lastFocus = null;
         });
         var target = dialog.querySelector("[autofocus]") ||
@@ -25,10 +34,13 @@
   }
 
   // Back to the opener; if a list refresh re-rendered it while the dialog was open, to its
-  // namesake by id; if that is gone or disabled, to <main>, never to nowhere.
+  // namesake by id; if that is gone, to what the redraw marked [autofocus]; else to <main>.
   function returnFocus(opener) {
     if (opener && !document.contains(opener) && opener.id) { opener = document.getElementById(opener.id); }
-    if (opener && document.contains(opener)) { opener.focus(); }
+    if (opener && document.contains(opener)) { opener.focus(); return; }
+    // The opener went with the redraw (a revoked key's button): what the redraw marked instead.
+    var marked = document.querySelector("#main [autofocus]");
+    if (marked) { marked.focus(); }
     if (document.activeElement === document.body) {
       var main = document.getElementById("main");
       if (main) { main.focus(); }
@@ -174,6 +186,51 @@
   });
   document.addEventListener("htmx:sendError", function () {
     showFailure(failure("offline"));
+  });
+
+  // A field's live count, "n/max" ([data-count-for] names the field).
+  document.addEventListener("input", function (event) {
+    var field = event.target;
+    if (!field.id) { return; }
+    var count = document.querySelector('[data-count-for="' + field.id + '"]');
+    if (count) { count.textContent = field.value.length + "/" + field.getAttribute("data-count"); }
+  });
+
+  // The usage chart: the arrow keys move between days (one tab stop), and the day under the
+  // pointer or the focus is written out below the chart.
+  function showDay(day) {
+    var chart = day.closest("figure");
+    var readout = chart && chart.querySelector("[data-usage-readout]");
+    if (readout) { readout.textContent = day.getAttribute("aria-label"); }
+  }
+  document.addEventListener("focusin", function (event) {
+    var day = event.target.closest && event.target.closest(".usage-day");
+    if (day) { showDay(day); }
+  });
+  document.addEventListener("mouseover", function (event) {
+    var day = event.target.closest && event.target.closest(".usage-day");
+    if (day) { showDay(day); }
+  });
+  document.addEventListener("keydown", function (event) {
+    var day = event.target.closest && event.target.closest(".usage-day");
+    if (!day) { return; }
+    var days = Array.prototype.slice.call(day.parentNode.querySelectorAll(".usage-day"));
+    var index = days.indexOf(day);
+    var next = {ArrowLeft: index - 1, ArrowRight: index + 1, Home: 0, End: days.length - 1}[event.key];
+    if (next === undefined || !days[next]) { return; }
+    event.preventDefault();
+    day.setAttribute("tabindex", "-1");
+    days[next].setAttribute("tabindex", "0");
+    days[next].focus();
+  });
+
+  // On a phone the settings sections are one scrolling row: the current one is scrolled into it.
+  document.addEventListener("DOMContentLoaded", function () {
+    var current = document.querySelector(".settings-nav [aria-current=page]");
+    var nav = current && current.parentNode;
+    if (nav && nav.scrollWidth > nav.clientWidth) {
+      nav.scrollLeft = current.offsetLeft - (nav.clientWidth - current.offsetWidth) / 2;
+    }
   });
 
   // Buttons that are only useful with JavaScript (Copy) are hidden until it runs.

@@ -82,8 +82,8 @@ def test_admin_creates_copies_and_revokes_a_key(app_context, page_factory, demo,
 
     reveal.get_by_role("button", name="Done").click()
     expect(reveal).to_have_count(0)
-    expect(page.get_by_role("button", name="Create key")).to_be_focused()
     row = page.get_by_role("row").filter(has_text="CI pipeline")
+    expect(row.get_by_role("link", name="CI pipeline")).to_be_focused()  # the new row
     expect(row).to_contain_text(full[:13] + "…")
     expect(row).to_contain_text("Never")
     expect(row).to_contain_text("Active")
@@ -103,7 +103,7 @@ def test_admin_creates_copies_and_revokes_a_key(app_context, page_factory, demo,
     confirm.get_by_role("button", name="Revoke key").click()
     expect(confirm).to_have_count(0)
     expect(page.get_by_role("status")).to_contain_text("“CI pipeline” was revoked")
-    expect(page.get_by_role("status")).to_be_focused()
+    expect(row).to_be_focused()  # the row stays where it was, marked revoked; the notice is read out
     expect(row).to_contain_text("Revoked")
     expect(row).to_contain_text("by Adam Admin")
     expect(page.get_by_role("button", name="Revoke CI pipeline")).to_have_count(0)

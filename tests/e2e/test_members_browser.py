@@ -78,7 +78,7 @@ def test_remove_member_downgrade_upgrade_and_activity(app_context, page_factory,
     expect(page.get_by_text("Acme Analytics is now on the Pro plan.")).to_be_visible()
     nav.get_by_role("link", name="API Keys").click()
     expect(page.get_by_role("main")).to_contain_text("CI pipeline")
-    expect(page.get_by_role("main")).to_contain_text("creator removed from workspace")
+    expect(page.get_by_role("main")).to_contain_text("by Member removed")
 
     nav.get_by_role("link", name="Activity").click()
     activity = page.get_by_role("main")
