@@ -1,17 +1,22 @@
 """The keys page with the data a workspace really has (seed-demo --lived-in: ten-odd keys, long
-names, usage, CI origins, a leak with its alert, keys revoked by hand and by a removal), measured
+names, usage, CI origins, a leak with its alert, keys revoked by hand and by a removal, a key that
+expires in three days and one that has expired), measured
 in Chromium at 1280, 1440, 390 and 320 px: nothing scrolls sideways, every Revoke is inside its
 card and the viewport, names are whole on phones and never broken inside a word at desktop, a
 row is at most two short lines at desktop; a key revoked a moment ago stays in view; the name
 rule, the leak alert's next steps and the chart work by keyboard; axe finds nothing serious."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
 
-from fvapp.cli import DEMO_PASSWORD
+from fvapp.cli import DEMO_PASSWORD, seed_demo_expiring_key
 from fvapp.demo_lived_in import MARKER, seed_lived_in
+from fvapp.extensions import db
+from fvapp.models import utcnow
+from fvapp.services import keys
 
 from .axe import audit
 from .conftest import login, screenshot
@@ -53,21 +58,35 @@ def lived_in(demo):
     return demo
 
 
+@pytest.fixture
+def lived_in_with_expiry(lived_in):
+    """The lived-in page plus the plain demo's key that expires in three days and a key that
+    expired yesterday (in the history group, without Revoke)."""
+    with lived_in.app.app_context():
+        seed_demo_expiring_key()
+        gone = keys.create_key(lived_in.acme.id, lived_in.user("adam@acme.test").id,
+                               "Contractor laptop (Q3 data audit)", expires_at=utcnow() + timedelta(days=1)).key
+        gone.expires_at = utcnow() - timedelta(days=1)
+        db.session.commit()
+    return lived_in
+
+
 def ids_of(page):
     return page.evaluate("[...document.querySelectorAll('.key-row')].map(r => r.id)")
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_lived_in_page_fits_at_every_width(lived_in, page_factory, backend, width):
+def test_the_lived_in_page_fits_at_every_width(lived_in_with_expiry, page_factory, backend, width):
     page, watch = page_factory(viewport=WIDTHS[width])
     login(page, "ava@acme.test")
     phone = int(width) < 760
     for path in ("/settings/api-keys", "/settings/api-keys?revoked=shown"):
         page.goto(path)
         expect(page.get_by_role("link", name=MARKER)).to_be_visible()
+        expect(page.get_by_text("Expires in 3 days")).to_be_visible()
         m = page.evaluate(MEASURE)
         assert m["page"] <= 0 and m["table"] <= 0, (path, m["page"], m["table"])
-        assert len(m["revokes"]) == 7 and all(r["inside"] for r in m["revokes"]), m["revokes"]
+        assert len(m["revokes"]) == 8 and all(r["inside"] for r in m["revokes"]), m["revokes"]
         assert all(n["words"] for n in m["names"]), [n["name"] for n in m["names"] if not n["words"]]
         if phone:
             assert all(n["whole"] for n in m["names"]), [n["name"] for n in m["names"] if not n["whole"]]
