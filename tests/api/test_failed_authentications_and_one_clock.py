@@ -14,7 +14,7 @@ from fvapp.ratelimit import ApiLimiter, Limit, Store
 from fvapp.services import keys
 from tests.support.api import assert_envelope, bearer, mint_key
 from tests.support.marks import PG_URL, REDIS_URL
-from tests.test_api_processes import fvapp_server
+from tests.support.processes import fvapp_server
 
 ON_REDIS = pytest.mark.skipif(not REDIS_URL, reason="needs TEST_REDIS_URL (CI sets it)")
 STORES = ["memory", pytest.param("redis", marks=ON_REDIS)]

@@ -4,8 +4,8 @@ the API app (no CSRF, Flask-Login, Flask-Limiter or cookie session under /api), 
 round trip overlapping the key's read without letting a refused request write or a refused
 flood reach the database (nor a lease serve an address refused lately), and the key's read: one
 path, the same whether or not statements are being counted, one round trip on the wire (libpq's
-trace). (Round trips per request are also counted in tests/test_api_resilience.py and
-tests/test_ratelimit.py.)"""
+trace). (Round trips per request are also counted in tests/ops/test_redis_and_database_failures.py and
+tests/services/test_rate_limits.py.)"""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Usage per key per day across gunicorn workers (SPEC §9): each worker counts in its own memory
 and flushes on its own; the day's total is every request exactly once, after the flush interval
-and after a graceful stop. PostgreSQL and Redis, like tests/test_api_processes.py."""
+and after a graceful stop. PostgreSQL and Redis, like tests/ops/test_api_across_workers.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from fvapp.services import key_usage, keys
 from tests.support.api import bearer
 from tests.support.marks import ON_POSTGRESQL_AND_REDIS
-from tests.test_api_processes import fvapp_server
+from tests.support.processes import fvapp_server
 
 pytestmark = ON_POSTGRESQL_AND_REDIS
 N = 60

@@ -27,7 +27,7 @@ def test_postgresql_engines_get_connect_pool_and_statement_timeouts():
     assert options["pool_timeout"] == 3 and "pool_pre_ping" not in options  # idle-only ping: fvapp/db_setup.py
     assert options["connect_args"] == {
         "connect_timeout": 3, "options": "-c statement_timeout=3000",
-        # a stalled open connection: client-side reply deadline, kernel timeouts (test_stalls.py)
+        # a stalled open connection: client-side reply deadline, kernel timeouts (tests/ops/test_stalls.py)
         REPLY_TIMEOUT_ARG: 4.0, "tcp_user_timeout": 4000,
         "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
     custom = from_environment({"FVAPP_ENV": "testing", "DATABASE_URL": "postgres://u@db/app",

@@ -1,4 +1,4 @@
-"""Two instances behind nginx (tests/support/cluster.py, as in tests/test_multi_instance.py) under load,
+"""Two instances behind nginx (tests/support/cluster.py, as in tests/ops/test_several_instances.py) under load,
 one cluster for the module: a short soak (benchmarks/soak.py for 45 s; `make soak` runs it for 10
 minutes): no 5xx, no error in any log, flat worker memory. Then HUP to one instance, TERM to the
 other and a fresh start, while thousands of GET /api/v1/me run through nginx: no request fails.

@@ -3,7 +3,7 @@ gunicorn instances (gunicorn.conf.py, two workers and a database pool each) shar
 PostgreSQL database and one Redis, all on loopback, started here and stopped at the end
 (tests/support/cluster.py). Revocation, a plan downgrade and a sign-out done through one instance hold on
 the very next request the other serves; the per-key limit is one count across both.
-(tests/test_multi_instance_load.py: HUP and TERM under load, and a short soak.)
+(tests/ops/test_several_instances_under_load.py: HUP and TERM under load, and a short soak.)
 
 nginx adds X-Upstream ($upstream_addr) to every answer here, so each check knows which instance
 served it. These need PostgreSQL and Redis, so they run on the postgresql backend when

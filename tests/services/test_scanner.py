@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from fvapp.scanner import scan_command
 from fvapp.services.keys import KEY_PREFIX, display_prefix, generate_key, is_well_formed
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _wrong_checksum(key: str) -> str:

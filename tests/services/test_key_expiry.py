@@ -18,11 +18,11 @@ from fvapp.models import MAX_ACTIVE_KEYS, ApiKey, AuditEvent, KeyLeakAlert, utcn
 from fvapp.services import keys, members, workspaces
 from fvapp.services.errors import DomainError
 from tests.support.api import TIMESTAMP, Api, assert_envelope, bearer
+from tests.support.leaks import Signer
+from tests.support.leaks import post as post_report
+from tests.support.leaks import report as leak_report
+from tests.support.mcp import live, post_initialize
 from tests.support.tracing import engine_of, sql_statements
-from tests.test_mcp import live, post_initialize
-from tests.test_secret_scanning import Signer
-from tests.test_secret_scanning import post as post_report
-from tests.test_secret_scanning import report as leak_report
 
 PAGE = "/settings/api-keys"
 NEW = "/settings/api-keys/new"

@@ -159,7 +159,7 @@ def test_a_revoked_key_still_tried_counts_as_errors_and_unknown_keys_not_at_all(
 
 def test_mcp_requests_count_for_their_key(app, demo, ava):
     from tests.e2e.conftest import serve
-    from tests.test_mcp import post_initialize  # the MCP tests' first call
+    from tests.support.mcp import post_initialize  # the MCP tests' first call
 
     key = mint_key(app, demo.acme, ava)
     with serve(app) as base:

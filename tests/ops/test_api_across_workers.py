@@ -8,58 +8,18 @@ TEST_REDIS_URL are set (CI sets both).
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
-import requests
 from sqlalchemy.engine import make_url
 
 from fvapp.services import keys
 from tests.support.api import bearer, mint_key
 from tests.support.marks import ON_POSTGRESQL_AND_REDIS, REDIS_URL
 from tests.support.net import TcpProxy
-from tests.support.processes import gunicorn
+from tests.support.processes import fvapp_server
 
 pytestmark = ON_POSTGRESQL_AND_REDIS
-
-
-class Server:
-    def __init__(self, url: str, access_log: Path):
-        self.url, self.access_log = url, access_log
-
-    def get(self, path: str, **kw) -> requests.Response:
-        # A fresh connection every time (no Session), so any worker may take it.
-        return requests.get(self.url + path, timeout=10, **kw)
-
-    def burst(self, path: str, count: int, headers: dict) -> list[requests.Response]:
-        with ThreadPoolExecutor(max_workers=6) as pool:
-            return list(pool.map(lambda _: self.get(path, headers=headers), range(count)))
-
-    def pids(self) -> list[str]:
-        """The worker pid of every request served so far, in order."""
-        return [line.split()[0] for line in self.access_log.read_text().splitlines() if line]
-
-
-@contextmanager
-def fvapp_server(database_url: str, tmp_path: Path, redis_url: str | None = None, **env):
-    access_log = tmp_path / "access.log"
-    access_log.touch()
-    environment = {
-        "FVAPP_ENV": "testing",
-        "SECRET_KEY": "gunicorn-test-" + uuid.uuid4().hex,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url or REDIS_URL,
-        "RATELIMIT_KEY_PREFIX": f"fvapp-test-{uuid.uuid4().hex}",  # parallel runs never mix
-        "API_AUTH_FAILURE_LIMIT": "1000 per minute",
-        **env,
-    }
-    with gunicorn("wsgi:app", environment, tmp_path, "--access-logfile", str(access_log),
-                  "--access-logformat", "%(p)s %(s)s %(r)s", ready_path="/api/v1/openapi.json") as url:
-        yield Server(url, access_log)
 
 
 @pytest.fixture

@@ -8,27 +8,11 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from fvapp.extensions import db
 from fvapp.models import ApiKey, AuditEvent, KeyLeakAlert
 from fvapp.services import keys
-
-URL = "https://github.com/octo/repo/blob/abc/config.py"
-
-
-class Signer:
-    def __init__(self, identifier="k1"):
-        self.identifier = identifier
-        self.private = ec.generate_private_key(ec.SECP256R1())
-
-    def pem(self) -> str:
-        return self.private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-
-    def sign(self, body: bytes) -> str:
-        return base64.b64encode(self.private.sign(body, ec.ECDSA(hashes.SHA256()))).decode()
+from tests.support.leaks import URL, Signer, post, report
 
 
 @pytest.fixture
@@ -47,19 +31,6 @@ def live_key(app, demo):
         created = keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "CI pipeline")
         db.session.refresh(created.key)  # loaded while its session lasts
     return created
-
-
-def post(app, body, signer=None, identifier=None, signature=None):
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"}
-    if signer is not None:
-        headers["Github-Public-Key-Identifier"] = identifier or signer.identifier
-        headers["Github-Public-Key-Signature"] = signature or signer.sign(raw)
-    return app.test_client().post("/api/secret-scanning", data=raw, headers=headers)
-
-
-def report(token, url=URL):
-    return [{"token": token, "type": "forcevue_api_key", "url": url, "source": "content"}]
 
 
 def state(app):

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import httpx2
 import pytest
@@ -16,7 +14,6 @@ import requests
 from mcp import ClientSession, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy.exc import OperationalError
-from werkzeug.serving import make_server
 
 from fvapp.api import mcp as mcp_server
 from fvapp.api.mcp import TOOLS, manifest_document
@@ -24,25 +21,13 @@ from fvapp.extensions import db
 from fvapp.services import initiatives, keys, plans, workspaces
 from tests.support.api import Api, assert_envelope, bearer, mint_key
 from tests.support.browser import Browser
+from tests.support.mcp import live, post_initialize
 from tests.support.tracing import engine_of, sql_statements
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream",
                "MCP-Protocol-Version": "2025-06-18"}
 TOOL_NAMES = {"whoami", "list_initiatives", "get_initiative", "create_initiative",
               "update_initiative", "search_initiatives"}
-
-
-@contextmanager
-def live(application):
-    server = make_server("127.0.0.1", 0, application, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
-        server.server_close()
 
 
 @pytest.fixture
@@ -333,14 +318,6 @@ def _initialize_scope():
             "root_path": "", "query_string": b"",
             "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
             "client": ("127.0.0.1", 0), "server": ("localhost", 0)}
-
-
-def post_initialize(url, headers):
-    return requests.post(url + "/api/mcp", timeout=10, headers={
-        "Accept": "application/json, text/event-stream", **headers}, json={
-        "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"}}})
 
 
 def test_the_key_check_is_the_rest_one(url, app, demo, ava):

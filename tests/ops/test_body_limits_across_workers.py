@@ -1,7 +1,7 @@
 """Bodies over the limit over real HTTP (SPEC §11): gunicorn as production runs it, bodies sent
 with `Transfer-Encoding: chunked` by a client on a socket → 413 for REST, MCP, leak reports
 (their own limit) and pages, never a body cut at the limit; within the limit they are served.
-PostgreSQL and Redis, like tests/test_api_processes.py."""
+PostgreSQL and Redis, like tests/ops/test_api_across_workers.py."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import socket
 import pytest
 
 from tests.support.api import bearer, mint_key
+from tests.support.bodies import INITIALIZE, MIB, padded, signed
+from tests.support.leaks import Signer, report
 from tests.support.marks import ON_POSTGRESQL_AND_REDIS
-from tests.test_abuse_bodies import INITIALIZE, MIB, padded, signed
-from tests.test_api_processes import fvapp_server
-from tests.test_secret_scanning import Signer, report
+from tests.support.processes import fvapp_server
 
 pytestmark = ON_POSTGRESQL_AND_REDIS
 LEAK_LIMIT = 2 * MIB

@@ -5,7 +5,7 @@ for the parser → 400 on every endpoint, signed or not, never a 500.
 Chunked here is what a WSGI server hands the app for `Transfer-Encoding: chunked`: that header
 (Werkzeug then believes no length) and `wsgi.input_terminated` (gunicorn and Werkzeug's server
 both set it: the stream ends where the body does).
-The same over real HTTP through gunicorn: tests/test_abuse_processes.py."""
+The same over real HTTP through gunicorn: tests/ops/test_body_limits_across_workers.py."""
 
 from __future__ import annotations
 
@@ -17,21 +17,10 @@ from sqlalchemy import func, select
 
 from fvapp.models import Initiative
 from tests.support.api import assert_envelope, bearer, mint_key
-from tests.test_secret_scanning import Signer, report
+from tests.support.bodies import INITIALIZE, MIB, padded, signed
+from tests.support.leaks import Signer, report
 
-MIB = 1024 * 1024
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
-
-
-def padded(document, size: int) -> bytes:
-    """`document` as JSON followed by spaces up to `size` bytes: valid JSON whatever its length,
-    and still valid when cut anywhere after the document (how a cut body went unnoticed)."""
-    raw = json.dumps(document).encode()
-    return raw + b" " * (size - len(raw))
-
-
 def send(client, path, body: bytes, chunked: bool, headers=None):
     """POST `body` with Content-Length, or chunked (no length, the server terminates the stream)."""
     if not chunked:
@@ -54,11 +43,6 @@ def keys_file(app, tmp_path):
         {"key_identifier": signer.identifier, "key": signer.pem(), "is_current": True}]}))
     app.config["SECRET_SCANNING_KEYS_FILE"] = str(path)
     return signer
-
-
-def signed(signer, body: bytes) -> dict:
-    return {"Content-Type": "application/json", "Github-Public-Key-Identifier": signer.identifier,
-            "Github-Public-Key-Signature": signer.sign(body)}
 
 
 def initiatives(demo) -> int:
