@@ -23,7 +23,7 @@ from fvapp.settings import nav
 
 PACKAGE = Path(fvapp.__file__).parent
 ROOT = PACKAGE.parent
-BROWSER_LAYER = ("web", "settings", "auth", "app")
+BROWSER_LAYER = ("web", "settings", "auth", "dashboard")
 THE_ONE_COMMIT = PACKAGE / "services" / "transaction.py"
 
 

@@ -13,7 +13,7 @@ from .forms import InitiativeForm, SwitchWorkspaceForm
 @bp.before_request
 @login_required
 def _signed_in():
-    if request.endpoint != "app.switch_workspace":  # switching is the one cross-workspace act
+    if request.endpoint != "dashboard.switch_workspace":  # switching is the one cross-workspace act
         check_workspace_guard()
 
 
@@ -22,8 +22,8 @@ def _dashboard(form: InitiativeForm | None = None, status: int = 200):
     show_archived = request.args.get("archived") == "1"
     items = initiatives.list_initiatives(ctx.workspace.id, archived=show_archived)
     return page_or_fragment(
-        "app/dashboard.html",
-        "app/_initiatives.html",
+        "dashboard/dashboard.html",
+        "dashboard/_initiatives.html",
         status,
         ctx=ctx,
         items=items,
@@ -49,7 +49,7 @@ def create_initiative():
         getattr(form, err.field or "title").errors = [err.message]
         return _dashboard(form, 422)
     flash("Initiative created.", "success")
-    return redirect(url_for("app.dashboard"), code=303)
+    return redirect(url_for("dashboard.dashboard"), code=303)
 
 
 @bp.route("/initiatives/<initiative_id>/<any(archive, unarchive):action>", methods=["POST"])
@@ -58,7 +58,7 @@ def archive_initiative(initiative_id: str, action: str):
     item = initiatives.update_initiative(ctx.workspace.id, initiative_id,  # or NotFound: a 404
                                          archived=(action == "archive"))
     flash(f"“{item.title}” {'archived' if action == 'archive' else 'restored'}.", "success")
-    return redirect(url_for("app.dashboard", archived="1" if action == "unarchive" else None),
+    return redirect(url_for("dashboard.dashboard", archived="1" if action == "unarchive" else None),
                     code=303)
 
 
@@ -67,4 +67,4 @@ def switch_workspace():
     form = SwitchWorkspaceForm()
     if not choose_workspace(form.workspace_id.data):
         abort(404)
-    return redirect(url_for("app.dashboard"), code=303)
+    return redirect(url_for("dashboard.dashboard"), code=303)
