@@ -67,7 +67,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from .api.app import create_api_app
 
-    # One usage aggregator per process (it counts API answers, fvapp/usage.py), flushed with
+    # One usage aggregator per process (it counts API answers, fvapp/usage/counting.py), flushed with
     # the pages app's context: the same database. One rate-limit store (fvapp/ratelimit): the
     # API's limiter and the sign-in throttle share its Redis client and its circuit breaker.
     api = app.extensions[API_APP] = create_api_app(app.config, shared={

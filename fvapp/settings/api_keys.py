@@ -14,8 +14,9 @@ from wtforms import HiddenField, SelectChoice, SelectField, StringField
 
 from ..models import utcnow
 from ..paths import API_PREFIX
-from ..services import key_usage, keys, leaks, rules
+from ..services import keys, leaks, rules
 from ..services.errors import DomainError, Forbidden
+from ..usage import reading as key_usage
 from ..web.context import client_ip
 from ..web.htmx import hx, is_htmx, page_or_fragment
 from . import bp, dialog_or_page, gate

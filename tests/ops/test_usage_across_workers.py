@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 import time
 
-from fvapp.services import key_usage, keys
+from fvapp.services import keys
+from fvapp.usage import reading
 from tests.support.api import bearer
 from tests.support.marks import ON_POSTGRESQL_AND_REDIS
 from tests.support.processes import fvapp_server
@@ -19,7 +20,7 @@ CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 def _today_total(app, key_id) -> int:
     with app.app_context():  # a fresh session: the workers write on their own connections
-        return key_usage.for_key(key_id).today.total
+        return reading.for_key(key_id).today.total
 
 
 def _detail_today(server, demo, key_id) -> int:

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import delete, event, select
 from sqlalchemy.exc import DataError, OperationalError
 
-from fvapp import usage
 from fvapp.extensions import db
 from fvapp.models import ApiKey, KeyUsageDaily, Membership, utcnow
-from fvapp.services import key_auth, key_usage, keys, plans
+from fvapp.services import key_auth, keys, plans
+from fvapp.usage import counting, reading
 from tests.support.api import Api, bearer, mint_key
 from tests.support.tracing import engine_of, sql_statements
 
@@ -47,7 +47,7 @@ def _usage_rows(app) -> dict:
 
 def _seed(app, key_id, **days):
     """Usage rows as earlier flushes left them: d<age>=(ok, denied, limited, errors)."""
-    today = usage.today()
+    today = counting.today()
     with app.app_context():
         for age, (ok, denied, limited, errors) in days.items():
             db.session.add(KeyUsageDaily(key_id=key_id, day=today - timedelta(days=int(age[1:])),
@@ -126,10 +126,10 @@ def test_requests_are_counted_in_memory_and_flushed_as_one_upsert(app_factory, a
     assert _usage_rows(app) == {}  # nothing written yet
 
     with sql_statements(engine) as seen:
-        assert usage.flush(limited) == 2
+        assert counting.flush(limited) == 2
     writes = [s for s in seen if s.startswith("INSERT")]
     assert len(writes) == 1 and "ON CONFLICT" in writes[0], seen
-    today = usage.today()
+    today = counting.today()
     ids = {_row(app, key).id: "key", _row(app, other).id: "other"}
     assert {(ids[k], d): v for (k, d), v in _usage_rows(app).items()} == {
         ("key", today): (6, 0, 1, 2),
@@ -138,9 +138,9 @@ def test_requests_are_counted_in_memory_and_flushed_as_one_upsert(app_factory, a
 
     # Additive: the next flush adds to the day's row, it does not replace it
     assert api_other.get("/me").status_code == 403
-    assert usage.flush(limited) == 1
+    assert counting.flush(limited) == 1
     assert _usage_rows(app)[(_row(app, other).id, today)] == (0, 2, 0, 0)
-    assert usage.flush(limited) == 0  # nothing new: no statement at all
+    assert counting.flush(limited) == 0  # nothing new: no statement at all
 
 
 def test_a_revoked_key_still_tried_counts_as_errors_and_unknown_keys_not_at_all(app, demo, ava):
@@ -153,8 +153,8 @@ def test_a_revoked_key_still_tried_counts_as_errors_and_unknown_keys_not_at_all(
     assert client.get("/api/v1/me", headers=bearer(keys.generate_key())).status_code == 401
     assert client.get("/api/v1/me", headers=bearer("not-a-key")).status_code == 401
     assert client.get("/api/v1/me").status_code == 401
-    usage.flush(app)
-    assert _usage_rows(app) == {(key_id, usage.today()): (0, 0, 0, 1)}
+    counting.flush(app)
+    assert _usage_rows(app) == {(key_id, counting.today()): (0, 0, 0, 1)}
 
 
 def test_mcp_requests_count_for_their_key(app, demo, ava):
@@ -164,8 +164,8 @@ def test_mcp_requests_count_for_their_key(app, demo, ava):
     key = mint_key(app, demo.acme, ava)
     with serve(app) as base:
         assert post_initialize(base, bearer(key)).status_code == 200
-    usage.flush(app)
-    assert _usage_rows(app)[(_row(app, key).id, usage.today())] == (1, 0, 0, 0)
+    counting.flush(app)
+    assert _usage_rows(app)[(_row(app, key).id, counting.today())] == (1, 0, 0, 0)
 
 
 @contextmanager
@@ -204,16 +204,16 @@ def test_a_flush_that_finds_the_database_unavailable_keeps_its_counts_for_the_ne
     for _ in range(3):
         api.get("/me")
     with refused_statements(app, OperationalError) as refused:
-        assert usage.aggregator(app).flush_quietly() == 0
+        assert counting.aggregator(app).flush_quietly() == 0
     assert len(refused) == 1 and _usage_rows(app) == {}
     api.get("/me")
-    usage.flush(app)
-    assert _usage_rows(app)[(_row(app, key).id, usage.today())] == (4, 0, 0, 0)
+    counting.flush(app)
+    assert _usage_rows(app)[(_row(app, key).id, counting.today())] == (4, 0, 0, 0)
 
 
 def test_a_batch_the_database_refuses_is_dropped_and_the_others_are_written(
         app, demo, ava, monkeypatch, caplog):
-    monkeypatch.setattr(usage, "KEYS_PER_BATCH", 1)
+    monkeypatch.setattr(counting, "KEYS_PER_BATCH", 1)
     clears = [mint_key(app, demo.acme, ava, f"Key {n}") for n in range(3)]
     ids = [_row(app, clear).id for clear in clears]
     client = app.test_client()
@@ -222,12 +222,12 @@ def test_a_batch_the_database_refuses_is_dropped_and_the_others_are_written(
             assert client.get("/api/v1/me", headers=bearer(clear)).status_code == 200
     poisoned = ids[1]
     with refused_statements(app, DataError, lambda p: _holds(p, poisoned)) as refused:
-        assert usage.aggregator(app).flush_quietly() == 2
+        assert counting.aggregator(app).flush_quietly() == 2
     assert len(refused) == 1
-    today = usage.today()
+    today = counting.today()
     assert _usage_rows(app) == {(ids[0], today): (1, 0, 0, 0), (ids[2], today): (3, 0, 0, 0)}
     assert "usage: 1 keys' counts not written" in caplog.text
-    assert usage.flush(app) == 0  # dropped, not put back to fail again
+    assert counting.flush(app) == 0  # dropped, not put back to fail again
 
 
 def test_unknown_keys_are_not_counted_and_cost_the_flush_nothing(app, demo, ava):
@@ -237,10 +237,10 @@ def test_unknown_keys_are_not_counted_and_cost_the_flush_nothing(app, demo, ava)
         assert client.get("/api/v1/me", headers=bearer(keys.generate_key())).status_code == 401
     assert client.get("/api/v1/me", headers=bearer(key)).status_code == 200
     with sql_statements(engine_of(app)) as seen:
-        assert usage.flush(app) == 1
+        assert counting.flush(app) == 1
     assert [s.split()[0] for s in seen if "api_keys" in s or "key_usage_daily" in s] == [
         "INSERT", "DELETE"], seen  # the one upsert and the prune: no lookup of hashes
-    assert _usage_rows(app) == {(_row(app, key).id, usage.today()): (1, 0, 0, 0)}
+    assert _usage_rows(app) == {(_row(app, key).id, counting.today()): (1, 0, 0, 0)}
 
 
 def test_70000_pending_keys_are_flushed_in_bounded_batches_and_real_counts_are_exact(
@@ -252,7 +252,7 @@ def test_70000_pending_keys_are_flushed_in_bounded_batches_and_real_counts_are_e
     api = Api(app.test_client(), key)
     for _ in range(5):
         api.get("/me")
-    aggregator = usage.aggregator(app)
+    aggregator = counting.aggregator(app)
     for _ in range(70_000):
         aggregator.add(uuid.uuid4(), 200)
     largest = []
@@ -264,27 +264,27 @@ def test_70000_pending_keys_are_flushed_in_bounded_batches_and_real_counts_are_e
         engine = db.engine  # the flush's: the pages app's, where the aggregator was made
     event.listen(engine, "before_cursor_execute", before)
     try:
-        assert usage.flush(app) == 1
+        assert counting.flush(app) == 1
     finally:
         event.remove(engine, "before_cursor_execute", before)
-    assert max(largest) <= usage.KEYS_PER_BATCH * 6
-    assert _usage_rows(app) == {(_row(app, key).id, usage.today()): (5, 0, 0, 0)}
+    assert max(largest) <= counting.KEYS_PER_BATCH * 6
+    assert _usage_rows(app) == {(_row(app, key).id, counting.today()): (5, 0, 0, 0)}
     api.get("/me")
-    assert usage.flush(app) == 1
-    assert _usage_rows(app) == {(_row(app, key).id, usage.today()): (6, 0, 0, 0)}
+    assert counting.flush(app) == 1
+    assert _usage_rows(app) == {(_row(app, key).id, counting.today()): (6, 0, 0, 0)}
 
 
 def test_pending_counts_are_bounded_with_one_warning_per_flush(app, demo, ava, monkeypatch,
                                                                 caplog):
-    monkeypatch.setattr(usage, "MAX_PENDING", 2)
+    monkeypatch.setattr(counting, "MAX_PENDING", 2)
     clears = [mint_key(app, demo.acme, ava, f"Key {n}") for n in range(3)]
     client = app.test_client()
     for clear in clears:
         for _ in range(2):
             assert client.get("/api/v1/me", headers=bearer(clear)).status_code == 200
     caplog.clear()
-    assert usage.flush(app) == 2
-    warnings = [r for r in caplog.records if r.name == "fvapp.usage"]
+    assert counting.flush(app) == 2
+    warnings = [r for r in caplog.records if r.name == "fvapp.usage.counting"]
     assert [r.getMessage() for r in warnings] == [
         "usage: 2 requests not counted (more than 2 keys pending)"]
 
@@ -302,8 +302,8 @@ def test_refused_requests_of_a_known_key_count_for_it(app_factory, app, demo, av
     assert client.get("/api/v1/me", headers=bearer(left)).status_code == 401
     assert [client.get("/api/v1/me", headers=bearer(kept)).status_code
             for _ in range(3)] == [200, 200, 429]
-    usage.flush(limited)
-    today = usage.today()
+    counting.flush(limited)
+    today = counting.today()
     assert _usage_rows(app) == {(_row(app, left).id, today): (0, 0, 0, 1),
                                 (_row(app, kept).id, today): (2, 0, 1, 0)}
 
@@ -317,19 +317,19 @@ def test_counts_of_a_key_deleted_before_the_flush_do_not_block_the_others(app, d
     with app.app_context():  # as when its workspace is deleted (ON DELETE CASCADE)
         db.session.delete(db.session.get(ApiKey, _row(app, gone).id))
         db.session.commit()
-    assert usage.flush(app) == 1
-    assert _usage_rows(app) == {(kept_id, usage.today()): (1, 0, 0, 0)}
-    assert usage.flush(app) == 0  # nothing was put back to fail again
+    assert counting.flush(app) == 1
+    assert _usage_rows(app) == {(kept_id, counting.today()): (1, 0, 0, 0)}
+    assert counting.flush(app) == 0  # nothing was put back to fail again
 
 
 def test_days_older_than_90_are_pruned(app, demo, ava):
     key_id = _row(app, mint_key(app, demo.acme, ava)).id
     _seed(app, key_id, d0=(1, 0, 0, 0), d89=(90, 0, 0, 0), d90=(91, 0, 0, 0), d200=(201, 0, 0, 0))
-    usage.flush(app)  # the first flush of a process prunes
-    today = usage.today()
+    counting.flush(app)  # the first flush of a process prunes
+    today = counting.today()
     assert sorted(d for _, d in _usage_rows(app)) == [today - timedelta(days=89), today]
     with app.app_context():
-        shown = key_usage.for_key(key_id)
+        shown = reading.for_key(key_id)
     assert len(shown.days) == 90 and shown.total == 1 + 90 and shown.today.ok == 1
 
 
@@ -337,12 +337,12 @@ def test_the_background_flusher_writes_within_the_interval(app_factory, app, dem
     background = app_factory(USAGE_FLUSH_IN_BACKGROUND=True, USAGE_FLUSH_INTERVAL=0.2)
     key = mint_key(app, demo.acme, ava)
     Api(background.test_client(), key).get("/me")
-    aggregator = usage.aggregator(background)
+    aggregator = counting.aggregator(background)
     try:
         deadline = time.monotonic() + 20
         while not _usage_rows(app) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _usage_rows(app) == {(_row(app, key).id, usage.today()): (1, 0, 0, 0)}
+        assert _usage_rows(app) == {(_row(app, key).id, counting.today()): (1, 0, 0, 0)}
         assert any(t.name == "fvapp-usage-flush" for t in threading.enumerate())
     finally:
         aggregator.stop()
@@ -376,7 +376,7 @@ def test_detail_view_shows_origin_totals_chart_and_table(app, demo, ava, browser
     for _ in range(3):
         api.get("/me", headers={"User-Agent": AGENT})
     assert api.get(MISSING).status_code == 404
-    usage.flush(app)
+    counting.flush(app)
     _seed(app, key_id, d2=(7, 0, 2, 0))
     browser.login("ava@acme.test")
     page = browser.get(f"/settings/api-keys/{key_id}", htmx=True).text
@@ -388,20 +388,20 @@ def test_detail_view_shows_origin_totals_chart_and_table(app, demo, ava, browser
     table = page[page.index('<table class="sr-only">'):page.index("</table>")]
     assert "<caption>Requests per day for Nightly export" in table
     assert '<th scope="col">Rate limited</th>' in table
-    today, two_ago = usage.today(), usage.today() - timedelta(days=2)
+    today, two_ago = counting.today(), counting.today() - timedelta(days=2)
     assert f'<th scope="row">{today.isoformat()}</th><td>3</td><td>0</td><td>0</td><td>1</td>' in table
     assert f'<th scope="row">{two_ago.isoformat()}</th><td>7</td><td>0</td><td>2</td>' in table
     assert " style=" not in page
 
 
 def test_bars_stack_without_gaps_and_scale_to_the_busiest_day():
-    today = usage.today()
-    shown = key_usage.Usage([key_usage.Day(today - timedelta(days=2), 1, 0, 0, 0),
-                             key_usage.Day(today - timedelta(days=1)),
-                             key_usage.Day(today, 90, 5, 3, 2)])
-    drawn = key_usage.bars(shown, 100, 8)
+    today = counting.today()
+    shown = reading.Usage([reading.Day(today - timedelta(days=2), 1, 0, 0, 0),
+                           reading.Day(today - timedelta(days=1)),
+                           reading.Day(today, 90, 5, 3, 2)])
+    drawn = reading.bars(shown, 100, 8)
     assert [b.x for b in drawn] == [0, 8, 16]
-    assert drawn[0].segments == [key_usage.Segment("ok", 99, 1)]  # tiny but visible
+    assert drawn[0].segments == [reading.Segment("ok", 99, 1)]  # tiny but visible
     assert drawn[1].segments == []
     stacked = drawn[2].segments
     assert [s.kind for s in stacked] == ["ok", "denied", "limited", "errors"]

@@ -1,6 +1,6 @@
 """Reading requests per key per day (SPEC §9) for the API Keys page: the rows' 30-day sparklines
 (one query for every key on the page) and the detail view's 90-day chart. The counts are
-written by fvapp/usage.py, so the last flush interval of each process is not in them yet."""
+written by fvapp/usage/counting.py, so the last flush interval of each process is not in them yet."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import KeyUsageDaily
-from ..usage import COLUMNS, KEPT_DAYS, today
+from .counting import COLUMNS, KEPT_DAYS, today
 
 ROW_DAYS = 30
 

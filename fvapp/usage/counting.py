@@ -45,9 +45,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from .errors import database_unavailable
-from .extensions import db
-from .models import ApiKey, KeyUsageDaily
+from ..errors import database_unavailable
+from ..extensions import db
+from ..models import ApiKey, KeyUsageDaily
 
 EXTENSION = "fvapp_usage"
 COLUMNS = ("ok", "denied", "limited", "errors")
