@@ -145,7 +145,7 @@ def entry(signer):
 
 def skipped(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.name == "fvapp.services.leaks" and "skipped" in r.getMessage()]
+            if r.name == "fvapp.leaks.reports" and "skipped" in r.getMessage()]
 
 
 def test_a_bad_entry_is_skipped_with_one_log_line_and_the_others_verify(app, live_key, tmp_path,
@@ -192,7 +192,7 @@ def test_503_only_when_the_file_cannot_be_read_or_no_key_is_usable(app, live_key
         response = post(app, report(live_key.clear), Signer("x"))
         assert response.status_code == 503 and response.json["code"] == "SERVICE_UNAVAILABLE"
     assert state(app) == before
-    errors = [r for r in caplog.records if r.name == "fvapp.services.leaks"
+    errors = [r for r in caplog.records if r.name == "fvapp.leaks.reports"
               and r.levelname == "ERROR"]
     assert len(errors) == 1, errors  # once per change of the file, not per report
     assert str(path) in errors[0].getMessage()

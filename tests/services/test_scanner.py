@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from fvapp.scanner import scan_command
+from fvapp.leaks.scanner import scan_command
 from fvapp.services.keys import KEY_PREFIX, display_prefix, generate_key, is_well_formed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,12 +80,12 @@ def test_console_entry_needs_no_configuration(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("FVAPP", "SECRET", "DATABASE", "REDIS", "FLASK"))}
     env["PYTHONPATH"] = str(ROOT)
-    found = subprocess.run([sys.executable, "-m", "fvapp.scanner", str(tmp_path)],
+    found = subprocess.run([sys.executable, "-m", "fvapp.leaks.scanner", str(tmp_path)],
                            env=env, capture_output=True, text=True, timeout=60)
     assert found.returncode == 1, found.stderr
     assert found.stdout == f"{tmp_path / 'leak.txt'}:2: {display_prefix(key)}\n"
     assert key not in found.stdout + found.stderr
-    clean = subprocess.run([sys.executable, "-m", "fvapp.scanner", str(ROOT / "fvapp")],
+    clean = subprocess.run([sys.executable, "-m", "fvapp.leaks.scanner", str(ROOT / "fvapp")],
                            env=env, capture_output=True, text=True, timeout=60)
     assert clean.returncode == 0, clean.stdout + clean.stderr
 
@@ -93,4 +93,4 @@ def test_console_entry_needs_no_configuration(tmp_path):
 def test_pre_commit_hook_and_console_script_are_declared():
     hooks = (ROOT / ".pre-commit-hooks.yaml").read_text()
     assert "entry: fvapp-scan" in hooks
-    assert 'fvapp-scan = "fvapp.scanner:main"' in (ROOT / "pyproject.toml").read_text()
+    assert 'fvapp-scan = "fvapp.leaks.scanner:main"' in (ROOT / "pyproject.toml").read_text()

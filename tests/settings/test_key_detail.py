@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fvapp.services import keys, leaks
+from fvapp.leaks import reports as leaks
+from fvapp.services import keys
 
 URL = "https://example.com/paste/1"
 

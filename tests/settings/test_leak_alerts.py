@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from fvapp.leaks import reports as leaks
 from fvapp.models import KeyLeakAlert
-from fvapp.services import keys, leaks
+from fvapp.services import keys
 
 URL = "https://gist.github.com/someone/abc"
 

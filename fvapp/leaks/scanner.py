@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import click
 
-from .services.keys import BODY_LENGTH, CHECKSUM_LENGTH, KEY_PREFIX, display_prefix, is_well_formed
+from ..services.keys import BODY_LENGTH, CHECKSUM_LENGTH, KEY_PREFIX, display_prefix, is_well_formed
 
 # A candidate: the prefix and exactly body + checksum base62 characters, not part of a longer
 # token. Only candidates whose checksum holds (is_well_formed) are reported.

@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import KeyLeakAlert, utcnow
-from . import audit, keys
-from .errors import NotFound
-from .transaction import atomic
+from ..services import audit, keys
+from ..services.errors import NotFound
+from ..services.transaction import atomic
 
 URL_MAX = 500
 
