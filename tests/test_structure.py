@@ -162,6 +162,30 @@ def test_browser_blueprints_do_not_import_the_api_package():
     assert "fvapp.paths.API_PREFIX" in _imports(PACKAGE / "settings" / "api_keys.py")
 
 
+FOUNDATIONS = {"paths", "formatting", "extensions", "db_setup", "security", "bodies", "ratelimit", "config",
+               "models"}
+CROSS_CUTTING_HTTP = {"health", "errors", "session", "request_log"}
+MAY_IMPORT = {  # docs/architecture.md's layers: each imports only from the layers below it
+    "services": FOUNDATIONS | {"services"},
+    "usage": FOUNDATIONS | {"services"} | CROSS_CUTTING_HTTP | {"usage"},
+    "leaks": FOUNDATIONS | {"services"} | CROSS_CUTTING_HTTP | {"leaks"},
+}
+
+
+def test_the_domain_and_the_features_beside_it_import_only_the_layers_below():
+    """services/ imports no HTTP module and neither usage/ nor leaks/; usage/ and leaks/ import no
+    page, browser or API module (the pages and the API app import them)."""
+    found = {}
+    for room, allowed in MAY_IMPORT.items():
+        for path in _modules(room):
+            above = {name.split(".")[1] for name in _imports(path) if name.startswith("fvapp.")} - allowed
+            if above:
+                found[str(path.relative_to(PACKAGE))] = sorted(above)
+    assert found == {}
+    assert "fvapp.leaks" in _imports(PACKAGE / "api" / "secret_scanning.py")  # the endpoint sits above
+    assert "fvapp.usage" in _imports(PACKAGE / "settings" / "api_keys.py")
+
+
 # -- 5. limits live once --------------------------------------------------------------------
 
 
