@@ -1,7 +1,7 @@
-"""The shape the code keeps (issue 10): one way to commit, helpers that never commit for their
-caller, one mapping from service errors to pages, a browser layer that does not lean on the API
-package, limits written once, a Settings navigation whose sections declare their own pages, and
-no reach into the dependencies' private parts."""
+"""The shape the code keeps: one way to commit, helpers that never commit for their caller, one
+mapping from service errors to pages, a browser layer that does not lean on the API package,
+layers that import only downwards, limits written once, a Settings navigation whose sections
+declare their own pages, and no reach into the dependencies' private parts."""
 
 import ast
 import json

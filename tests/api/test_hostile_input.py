@@ -1,4 +1,4 @@
-"""Hostile input never gets a 5xx (issue 9 item 2): arbitrary bytes, deep nesting, huge numbers,
+"""Hostile input never gets a 5xx: arbitrary bytes, deep nesting, huge numbers,
 odd unicode and odd headers thrown at every documented operation always answer a 4xx (or 2xx)
 in the SPEC §5 envelope."""
 

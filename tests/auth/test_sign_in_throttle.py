@@ -1,4 +1,4 @@
-"""Sign-in throttling without a malicious lockout (SPEC §7, issue 9 items 1 and 4): OWASP device
+"""Sign-in throttling without a malicious lockout (SPEC §7): OWASP device
 cookies, Retry-After on every login 429, and a budget counted before bcrypt so a concurrent burst
 of wrong passwords cannot overshoot it."""
 

@@ -1,4 +1,4 @@
-"""A hung PostgreSQL never hangs a request (SPEC §10, issue 9 item 5): connections that are
+"""A hung PostgreSQL never hangs a request (SPEC §10): connections that are
 accepted but never answered time out (DB_CONNECT_TIMEOUT), so the API answers 503
 SERVICE_UNAVAILABLE with Retry-After and pages a friendly 503, within 5 s; a statement running
 past DB_STATEMENT_TIMEOUT_MS is cancelled by the server, also a 503; service resumes by itself."""

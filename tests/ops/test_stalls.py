@@ -1,4 +1,4 @@
-"""A database or Redis that stalls mid-conversation (SPEC §10, issue 9 item 5): the connection was
+"""A database or Redis that stalls mid-conversation (SPEC §10): the connection was
 open and healthy, then the bytes stop — a proxy, NAT or network that stops forwarding, with no
 reset. The server never sees the next statement, so its statement_timeout cannot help: the app's
 own deadlines must. Each test puts a TCP proxy between the app and the service, lets it relay,

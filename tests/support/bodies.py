@@ -11,7 +11,8 @@ INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
 
 def padded(document, size: int) -> bytes:
     """`document` as JSON followed by spaces up to `size` bytes: valid JSON whatever its length,
-    and still valid when cut anywhere after the document (how a cut body went unnoticed)."""
+    and still valid when cut anywhere after the document, so only the status tells a cut body
+    from a whole one."""
     raw = json.dumps(document).encode()
     return raw + b" " * (size - len(raw))
 
