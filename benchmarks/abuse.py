@@ -31,7 +31,7 @@ second for 30 s, far more than two instances answer on a small machine, so the r
 many each instance got against that figure rather than reaching it.
 
 Standalone it makes a scratch PostgreSQL database (migrated, the demo seeded, the keys minted)
-and drops it at the end; tests/test_abuse_run.py runs the same run() on the suite's database.
+and drops it at the end; tests/ops/test_abuse_run.py runs the same run() on the suite's database.
 
     .venv/bin/python -m benchmarks.abuse [--duration S] [--flooders N] [--database-url URL] [--redis-url URL]
 """

@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from benchmarks.common import bench_app, migrate_and_seed, scratch_database
 from fvapp.extensions import db
 from fvapp.models import utcnow
-from fvapp.services import key_usage, keys
+from fvapp.services import keys
+from fvapp.usage import reading
 from tests.support.processes import READY, gunicorn
 from tests.support.tracing import PgRoundTrips, sql_statements
 
@@ -140,7 +141,7 @@ def main() -> None:
         for path in counts_dir.glob("*.json"):
             writes.update(json.loads(path.read_text()))
         with loaded.app_context():
-            total = key_usage.for_key(key_id).today.total
+            total = reading.for_key(key_id).today.total
         minutes = elapsed / 60
         print(f"gunicorn -w 2: {sum(answered.values())} requests in {elapsed:.0f} s {dict(answered)}; "
               f"{len(list(counts_dir.glob('*.json')))} workers reported")

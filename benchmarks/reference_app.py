@@ -6,7 +6,7 @@ Every request: Bearer → SHA-256 → one indexed SELECT of the key joined to it
 its creator and the creator's membership (401 unknown/revoked/creator gone, 403 plan without API
 access), then the operation's one statement (SELECT, INSERT … RETURNING or UPDATE … RETURNING)
 and the §5 envelope as compact JSON, with the same fields in the same order as fvapp's answer
-(tests/test_bench_reference.py checks the shapes). One autocommit connection per process, no
+(tests/ops/test_bench_reference_is_the_same_operation.py checks the shapes). One autocommit connection per process, no
 cache, no rate limit, no last_used_at write.
 
     REFERENCE_DATABASE_URL=postgresql://… gunicorn -w 2 benchmarks.reference_app:app

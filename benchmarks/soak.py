@@ -11,7 +11,7 @@ The traffic, all through nginx, each actor a thread of its own:
 - a load balancer's probe: GET /healthz and /readyz.
 
 Standalone it makes a scratch PostgreSQL database (migrated, the demo seeded, one key) and the
-cluster (tests/support/cluster.py), and drops both at the end; tests/test_multi_instance_load.py
+cluster (tests/support/cluster.py), and drops both at the end; tests/ops/test_several_instances_under_load.py
 runs the same run() for 45 s against its own.
 
     .venv/bin/python -m benchmarks.soak [--duration S] [--warmup S] [--database-url URL] [--redis-url URL]

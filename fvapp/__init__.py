@@ -46,9 +46,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     usage.init_app(app)
 
     from . import auth, ratelimit, security, web
-    from .app import bp as app_bp
     from .auth import bp as auth_bp
     from .cli import register_cli
+    from .dashboard import bp as dashboard_bp
     from .errors import register_error_handlers
     from .health import bp as health_bp
     from .session import SessionInterface
@@ -56,7 +56,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     auth.configure_login(login_manager)
     app.register_blueprint(auth_bp)
-    app.register_blueprint(app_bp)
+    app.register_blueprint(dashboard_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(health_bp)
     app.session_interface = SessionInterface()
@@ -67,7 +67,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from .api.app import create_api_app
 
-    # One usage aggregator per process (it counts API answers, fvapp/usage.py), flushed with
+    # One usage aggregator per process (it counts API answers, fvapp/usage/counting.py), flushed with
     # the pages app's context: the same database. One rate-limit store (fvapp/ratelimit): the
     # API's limiter and the sign-in throttle share its Redis client and its circuit breaker.
     api = app.extensions[API_APP] = create_api_app(app.config, shared={

@@ -74,7 +74,7 @@ def _say_where() -> None:
 
 
 def register_cli(app: Flask) -> None:
-    from .scanner import scan_command
+    from .leaks.scanner import scan_command
 
     app.cli.add_command(scan_command)
 

@@ -148,7 +148,7 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "fvapp"),
         "RATELIMIT_HEADERS_ENABLED": False,  # the API sets its own X-RateLimit-* headers
         "API_KEY_TOUCH_SECONDS": 60,
-        # Usage per key per day (fvapp/usage.py): each process writes its counts at most this
+        # Usage per key per day (fvapp/usage/counting.py): each process writes its counts at most this
         # often (seconds); a crash loses at most this much of one process's counts. Tests flush
         # by hand unless USAGE_FLUSH_IN_BACKGROUND=1.
         "USAGE_FLUSH_INTERVAL": _positive(env, "USAGE_FLUSH_INTERVAL", 60.0),

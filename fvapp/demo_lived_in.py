@@ -13,8 +13,9 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from .extensions import db
+from .leaks import reports as leaks
 from .models import ApiKey, AuditEvent, KeyLeakAlert, KeyUsageDaily, Membership, User, utcnow
-from .services import accounts, keys, leaks, members, workspaces
+from .services import accounts, keys, members, workspaces
 from .services.passwords import hash_password
 from .services.transaction import atomic
 from .usage import KEPT_DAYS, today

@@ -258,7 +258,7 @@ class KeyLeakAlert(db.Model):
 
 
 class KeyUsageDaily(db.Model):
-    """Requests answered per key per UTC day (SPEC §9), added to by fvapp/usage.py's flushes:
+    """Requests answered per key per UTC day (SPEC §9), added to by fvapp/usage/counting.py's flushes:
     ok (2xx/3xx), denied (403), limited (429), errors (other 4xx/5xx). Kept 90 days."""
 
     __tablename__ = "key_usage_daily"

@@ -1,7 +1,7 @@
-"""The shape the code keeps (issue 10): one way to commit, helpers that never commit for their
-caller, one mapping from service errors to pages, a browser layer that does not lean on the API
-package, limits written once, a Settings navigation whose sections declare their own pages, and
-no reach into the dependencies' private parts."""
+"""The shape the code keeps: one way to commit, helpers that never commit for their caller, one
+mapping from service errors to pages, a browser layer that does not lean on the API package,
+layers that import only downwards, limits written once, a Settings navigation whose sections
+declare their own pages, and no reach into the dependencies' private parts."""
 
 import ast
 import json
@@ -23,7 +23,7 @@ from fvapp.settings import nav
 
 PACKAGE = Path(fvapp.__file__).parent
 ROOT = PACKAGE.parent
-BROWSER_LAYER = ("web", "settings", "auth", "app")
+BROWSER_LAYER = ("web", "settings", "auth", "dashboard")
 THE_ONE_COMMIT = PACKAGE / "services" / "transaction.py"
 
 
@@ -160,6 +160,30 @@ def test_browser_blueprints_do_not_import_the_api_package():
                  for p in _modules(*BROWSER_LAYER)}
     assert {p: n for p, n in offenders.items() if n} == {}
     assert "fvapp.paths.API_PREFIX" in _imports(PACKAGE / "settings" / "api_keys.py")
+
+
+FOUNDATIONS = {"paths", "formatting", "extensions", "db_setup", "security", "bodies", "ratelimit", "config",
+               "models"}
+CROSS_CUTTING_HTTP = {"health", "errors", "session", "request_log"}
+MAY_IMPORT = {  # docs/architecture.md's layers: each imports only from the layers below it
+    "services": FOUNDATIONS | {"services"},
+    "usage": FOUNDATIONS | {"services"} | CROSS_CUTTING_HTTP | {"usage"},
+    "leaks": FOUNDATIONS | {"services"} | CROSS_CUTTING_HTTP | {"leaks"},
+}
+
+
+def test_the_domain_and_the_features_beside_it_import_only_the_layers_below():
+    """services/ imports no HTTP module and neither usage/ nor leaks/; usage/ and leaks/ import no
+    page, browser or API module (the pages and the API app import them)."""
+    found = {}
+    for room, allowed in MAY_IMPORT.items():
+        for path in _modules(room):
+            above = {name.split(".")[1] for name in _imports(path) if name.startswith("fvapp.")} - allowed
+            if above:
+                found[str(path.relative_to(PACKAGE))] = sorted(above)
+    assert found == {}
+    assert "fvapp.leaks" in _imports(PACKAGE / "api" / "secret_scanning.py")  # the endpoint sits above
+    assert "fvapp.usage" in _imports(PACKAGE / "settings" / "api_keys.py")
 
 
 # -- 5. limits live once --------------------------------------------------------------------

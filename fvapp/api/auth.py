@@ -8,7 +8,7 @@ Redis round trip; 429 when over it), never by its address's failures, so a valid
 shared address is not locked out by its neighbours. Then the plan (a 403 counts against the
 key's limit) and last_used_at. A key this process refused lately is asked about first: a
 refused flood of a valid key costs the database nothing. After the view, the answer is counted
-for its key in process memory (fvapp/usage.py: no database or Redis work).
+for its key in process memory (fvapp/usage/counting.py: no database or Redis work).
 """
 
 from __future__ import annotations
@@ -90,12 +90,12 @@ def authenticate():
 def finish(response):
     """The after_request of the key-authenticated blueprints (API v1, MCP), one hook (Flask's
     cost is per hook): the X-RateLimit-* headers, then the answer counted for its key (requests
-    per key per day, in memory: fvapp/usage.py)."""
+    per key per day, in memory: fvapp/usage/counting.py)."""
     return count_usage(rate_limit_headers(response))
 
 
 def count_usage(response):
-    """Count the answer for its key (requests per key per day, fvapp/usage.py): the key it
+    """Count the answer for its key (requests per key per day, fvapp/usage/counting.py): the key it
     authenticated as, else, for a refused request, the key whose row was read (revoked, creator
     removed, plan, rate limit). A key nobody has counts for nobody. No database or Redis work:
     a dict increment."""

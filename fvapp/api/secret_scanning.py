@@ -15,7 +15,7 @@ import json
 from flask import Blueprint, current_app, request
 
 from .. import bodies
-from ..services import leaks
+from ..leaks import reports as leaks
 from . import envelope
 
 bp = Blueprint("secret_scanning", __name__)

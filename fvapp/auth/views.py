@@ -16,18 +16,18 @@ def _safe_next(target: str | None) -> str:
     # Only same-site paths: never an open redirect, and no control characters (urlsplit drops
     # CR/LF/TAB before parsing, so check the string itself; they cannot go in a header).
     if target and any(ord(c) < 32 or ord(c) == 127 for c in target):
-        return url_for("app.dashboard")
+        return url_for("dashboard.dashboard")
     if target and target.startswith("/") and not target.startswith("//"):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and "\\" not in target:
             return target
-    return url_for("app.dashboard")
+    return url_for("dashboard.dashboard")
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated and request.method == "GET":
-        return redirect(url_for("app.dashboard"))
+        return redirect(url_for("dashboard.dashboard"))
     form = LoginForm()
     if request.method == "POST":
         # Counted before the password is checked, refunded on success (fvapp/auth/throttle.py).
@@ -58,7 +58,7 @@ def login():
 def logout():
     form = LogoutForm()
     if not form.validate_on_submit():
-        return redirect(url_for("app.dashboard"))
+        return redirect(url_for("dashboard.dashboard"))
     accounts.end_all_sessions(current_user._get_current_object())
     logout_user()
     session.clear()

@@ -13,10 +13,12 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectChoice, SelectField, StringField
 
+from ..leaks import reports as leaks
 from ..models import utcnow
 from ..paths import API_PREFIX
-from ..services import key_usage, keys, leaks, rules
+from ..services import keys, rules
 from ..services.errors import DomainError, Forbidden
+from ..usage import reading as key_usage
 from ..web.context import client_ip
 from ..web.htmx import hx, is_htmx, page_or_fragment
 from . import bp, dialog_or_page, gate

@@ -168,6 +168,6 @@ def remove_member(membership_id):
     if removal.user.id == current_user.id:  # they left the workspace: go somewhere still theirs
         flash(message, "success")
         if is_htmx():
-            return hx_redirect(url_for("app.dashboard"), 200)
-        return redirect(url_for("app.dashboard"), code=303)
+            return hx_redirect(url_for("dashboard.dashboard"), 200)
+        return redirect(url_for("dashboard.dashboard"), code=303)
     return _done(ctx, message)

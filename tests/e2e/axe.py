@@ -1,4 +1,4 @@
-"""axe-core 4 for the browser tests (issue 13): any serious or critical violation is a finding.
+"""axe-core 4 for the browser tests: any serious or critical violation is a finding.
 
 axe is a test asset (tests/e2e/vendor, MIT-licensed, from npm), never shipped to users:
 Playwright evaluates it through the DevTools protocol, which the page's strict CSP does not

@@ -1,4 +1,4 @@
-"""axe-core 4 over every page and dialog of the app at desktop and phone width (issue 13): any
+"""axe-core 4 over every page and dialog of the app at desktop and phone width: any
 serious or critical violation fails (tests/e2e/axe.py). The error pages (403/404/500/503 in the
 app shell) are audited in test_error_pages_browser.py."""
 

@@ -1,5 +1,5 @@
-"""Error pages in the app shell (issue 13, item 6): signed in, a 403, 404, 500 or 503 keeps the
-header and the main navigation, says no more than before (a member's 404 on the keys URL is the
+"""Error pages in the app shell: signed in, a 403, 404, 500 or 503 keeps the
+header and the main navigation, says nothing more (a member's 404 on the keys URL is the
 same 404 as any unknown page), and has no serious or critical axe violation at desktop or phone
 width. Signed out, the same pages have no shell. The 500 and 503 come from two routes this
 module adds to its own server: a bug, and a database that refuses connections."""

@@ -1,4 +1,4 @@
-"""The one-time reveal cannot be thrown away by accident (issue 13, item 2): Escape before the
+"""The one-time reveal cannot be thrown away by accident: Escape before the
 key was copied asks first; the copy result is announced in a live region; without a clipboard
 the key is selected with a Ctrl/⌘-C hint; the new row is highlighted after Done."""
 

@@ -1,7 +1,7 @@
-"""The keys table at desktop, phone and 320 px (issue 13, items 1 and 5): names wrap only
-between words, very long names are clamped at desktop with the full name in a title, older revoked
-keys fold behind a "Show all revoked keys (N)" link once there are more than a few (a plain link:
-no JS needed), and touch targets on phone are at least 44 px high."""
+"""The keys table at desktop, phone and 320 px: names wrap only between words, very long names
+are clamped at desktop with the full name in a title, older revoked keys fold behind a "Show all
+revoked keys (N)" link once there are more than a few (a plain link: no JS needed), and touch
+targets on phone are at least 44 px high."""
 
 import re
 from datetime import timedelta
@@ -75,7 +75,7 @@ def test_names_wrap_between_words_and_revoked_keys_fold(app_context, page_factor
         for nav in ["Main", "Settings"]:
             for link in page.get_by_role("navigation", name=nav).get_by_role("link").all():
                 assert link.bounding_box()["height"] >= 44, (nav, link.inner_text())
-        # Compact rows: an active key's row is well under the 235 px it used to be.
+        # Compact rows: an active key's row stays well under 200 px.
         row = page.get_by_role("row").filter(has_text="Zapier integration")
         assert row.bounding_box()["height"] < 200
 

@@ -1,4 +1,4 @@
-"""The small things of issue 13 (item 7), as a person meets them: sign-in fields autocomplete
+"""Small things, as a person meets them: sign-in fields autocomplete
 and a wrong password leaves the focus on the password with the failure read out; the nav and
 the page agree on "Initiatives"; the only workspace is a label, not a control; the plan switch
 buttons are one even line at every width; a re-sent create without JavaScript is a warning."""

@@ -1,6 +1,6 @@
 """The production shape on loopback: Debian's nginx in front of several gunicorn instances (each
 a tests.support.processes.Gunicorn: the repository's gunicorn.conf.py, workers and a database
-pool of its own), for tests/test_multi_instance*.py and benchmarks/soak.py.
+pool of its own), for tests/ops/test_several_instances*.py and benchmarks/soak.py.
 
 Everything listens on 127.0.0.1, lives in one work directory (configs, pid files, logs, nginx's
 temp paths) and is stopped by cluster()'s exit, also on failure. Every wait is bounded.

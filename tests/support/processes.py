@@ -1,5 +1,5 @@
 """gunicorn as production runs it (the repository's gunicorn.conf.py), for tests
-(tests/test_api_processes.py, tests/support/cluster.py) and benchmarks (compare.py, soak.py).
+(tests/ops/, tests/support/cluster.py) and benchmarks (compare.py, soak.py).
 
 Gunicorn is one master and its workers: start (again, on the same port), HUP, TERM, the workers'
 pids, the error lines of its log. gunicorn() is the short form: a server on a free port for the
@@ -14,10 +14,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import requests
+
+from tests.support.marks import REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "gunicorn.conf.py"
@@ -159,3 +163,38 @@ def gunicorn(target: str, env: dict, workdir: Path, *args: str, workers: int = 2
         yield server.start(seconds=60).url
     finally:
         server.stop(seconds=15)
+
+
+class Server:
+    def __init__(self, url: str, access_log: Path):
+        self.url, self.access_log = url, access_log
+
+    def get(self, path: str, **kw) -> requests.Response:
+        # A fresh connection every time (no Session), so any worker may take it.
+        return requests.get(self.url + path, timeout=10, **kw)
+
+    def burst(self, path: str, count: int, headers: dict) -> list[requests.Response]:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            return list(pool.map(lambda _: self.get(path, headers=headers), range(count)))
+
+    def pids(self) -> list[str]:
+        """The worker pid of every request served so far, in order."""
+        return [line.split()[0] for line in self.access_log.read_text().splitlines() if line]
+
+
+@contextmanager
+def fvapp_server(database_url: str, tmp_path: Path, redis_url: str | None = None, **env):
+    access_log = tmp_path / "access.log"
+    access_log.touch()
+    environment = {
+        "FVAPP_ENV": "testing",
+        "SECRET_KEY": "gunicorn-test-" + uuid.uuid4().hex,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url or REDIS_URL,
+        "RATELIMIT_KEY_PREFIX": f"fvapp-test-{uuid.uuid4().hex}",  # parallel runs never mix
+        "API_AUTH_FAILURE_LIMIT": "1000 per minute",
+        **env,
+    }
+    with gunicorn("wsgi:app", environment, tmp_path, "--access-logfile", str(access_log),
+                  "--access-logformat", "%(p)s %(s)s %(r)s", ready_path="/api/v1/openapi.json") as url:
+        yield Server(url, access_log)

@@ -1,5 +1,0 @@
-from flask import Blueprint
-
-bp = Blueprint("app", __name__)
-
-from . import views  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""The REST API v1, MCP and leak-report endpoints (fvapp/api/), driven over HTTP."""

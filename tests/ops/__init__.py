@@ -1,0 +1,1 @@
+"""Operations: processes, several instances behind nginx, settings, health, timeouts, migrations, the CLI."""

@@ -1,0 +1,1 @@
+"""The services (fvapp/services/, usage, leaks, rate limits), called directly."""

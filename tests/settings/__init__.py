@@ -1,0 +1,1 @@
+"""The Settings pages and the dashboard (fvapp/settings/, fvapp/dashboard/), driven as a browser would."""
