@@ -6,12 +6,16 @@ caller's block joins that block and never commits (or ends a transaction holding
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import Row, Select, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from ..db_setup import stalled
 from ..extensions import db
 
 _WROTE = "fvapp.wrote"  # session.info flag: this transaction has sent a write to the database
@@ -29,19 +33,44 @@ def atomic() -> Iterator[None]:
 
 
 def read(statement: Select, params: dict | None = None) -> Sequence[Row]:
-    """The rows of one SELECT. Outside a transaction on PostgreSQL, in autocommit on a pooled
-    connection returned at once: one round trip, where a transaction would add two (BEGIN, and
-    ROLLBACK when the connection goes back), for a single statement that has its own snapshot
-    anyway. Inside the session's transaction otherwise (a read in a unit of work sees its
-    writes), and always on other backends."""
-    session = db.session()
-    if session.in_transaction():
-        return session.execute(statement, params).all()
-    engine = session.get_bind()
+    """The rows of one SELECT, the one read path of the API's reads and of the key check
+    (fvapp/services/key_auth.py). Inside the session's transaction there (a read in a unit of
+    work sees its writes), and always on backends other than PostgreSQL. Otherwise in
+    autocommit on a pooled connection handed back at once: one round trip, where a transaction
+    would add two (BEGIN, and ROLLBACK when the connection goes back), for a single statement
+    that has its own snapshot anyway, and no ORM session set up for it."""
+    if db.session.registry.has() and db.session().in_transaction():
+        return db.session.execute(statement, params).all()
+    engine = db.engine
     if engine.dialect.name != "postgresql":
-        return session.execute(statement, params).all()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return connection.execute(statement, params).all()
+        return db.session.execute(statement, params).all()
+    reader = _autocommit(engine)
+    for attempt in (1, 2):
+        try:
+            with reader.connect() as connection:
+                return connection.execute(statement, params).all()
+        except DBAPIError as exc:
+            # A pooled connection found dead (the server restarted since it was last used; no
+            # ping, see db_setup): SQLAlchemy has invalidated the pool, so a read retried once
+            # gets a fresh connection; the request succeeds as with pool_pre_ping.
+            # Not one that stalled (db_setup.stalled): a retry would wait as long again.
+            if attempt == 1 and exc.connection_invalidated and not stalled(exc):
+                continue
+            raise
+    raise AssertionError("unreachable")
+
+
+_autocommit_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _autocommit(engine: Engine) -> Engine:
+    """The engine in autocommit (Engine.execution_options: the same pool and event listeners),
+    made once per engine."""
+    reader = _autocommit_engines.get(engine)
+    if reader is None:
+        reader = _autocommit_engines[engine] = engine.execution_options(
+            isolation_level="AUTOCOMMIT")
+    return reader
 
 
 def has_pending_changes() -> bool:
