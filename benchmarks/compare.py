@@ -102,6 +102,13 @@ def app_env(app_dir: Path, extra: dict) -> dict:
     return {**os.environ, "PYTHONPATH": str(app_dir), **extra}
 
 
+def reference_env(libpq_url: str) -> dict:
+    """The reference's environment. gunicorn.conf.py checks fvapp's settings before any worker
+    boots, whatever it serves: a testing mode and a secret satisfy it."""
+    return app_env(ROOT, {"REFERENCE_DATABASE_URL": libpq_url, "FVAPP_ENV": "testing",
+                          "SECRET_KEY": "bench-" + uuid.uuid4().hex})
+
+
 def fvapp_env(app_dir: Path, database_url: str, redis_url: str) -> dict:
     return app_env(app_dir, {
         "FVAPP_ENV": "testing", "SECRET_KEY": "bench-" + uuid.uuid4().hex,
@@ -314,7 +321,7 @@ def http_comparison(args, ops: list[str], drops: list) -> None:
     print(f"loading {args.keys:,} keys into each of two databases …", flush=True)
     fv_data = prepare(args.database_url, args.redis_url, args.app_dir, args.keys, drops)
     ref_data = prepare(args.database_url, args.redis_url, args.app_dir, args.keys, drops)
-    ref_env = app_env(ROOT, {"REFERENCE_DATABASE_URL": ref_data.libpq})
+    ref_env = reference_env(ref_data.libpq)
     fv_env = fvapp_env(args.app_dir, fv_data.url, args.redis_url)
     results: dict[tuple[str, str], list[Run]] = {}
     with tempfile.TemporaryDirectory() as workdir, \
@@ -384,7 +391,7 @@ def round_trips(args, ops: list[str], drops: list, count: int = 50) -> bool:
     fv_env = fvapp_env(args.app_dir, via_proxy(fv_data.url, "postgresql+psycopg"),
                        make_url(args.redis_url).set(host="127.0.0.1", port=redis_wire.port)
                        .render_as_string(hide_password=False))
-    ref_env = app_env(ROOT, {"REFERENCE_DATABASE_URL": via_proxy(ref_data.url, "postgresql")})
+    ref_env = reference_env(via_proxy(ref_data.url, "postgresql"))
     found: dict[tuple[str, str], tuple[Counter, Counter]] = {}
     try:
         with tempfile.TemporaryDirectory() as workdir, \

@@ -30,7 +30,7 @@ API_PLANS = ("pro", "team", "consultant", "internal")
 TITLE_MAX, DESCRIPTION_MAX = 200, 10_000
 KEY_SQL = (
     "SELECT k.id, k.name, k.prefix, k.created_at, k.last_used_at, k.revoked_at,"
-    " u.id, u.email, u.name, w.id, w.name, w.plan, m.role"
+    " u.id, u.email, u.name, w.id, w.name, w.plan, m.role, k.expires_at <= now(), k.expires_at"
     " FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id"
     " JOIN users u ON u.id = k.created_by_id LEFT JOIN memberships m"
     " ON m.user_id = k.created_by_id AND m.workspace_id = k.workspace_id WHERE k.key_hash = %s"
@@ -104,7 +104,7 @@ def principal() -> tuple:
         raise Refused(401, "UNAUTHORIZED", "Send your API key.")
     digest = hashlib.sha256(token.strip().encode()).hexdigest()
     row = connection().execute(KEY_SQL, (digest,)).fetchone()
-    if row is None or row[5] is not None or row[12] is None:
+    if row is None or row[5] is not None or row[12] is None or row[13]:
         raise Refused(401, "UNAUTHORIZED", "This API key is not valid.")
     if row[11] not in API_PLANS:
         raise Refused(403, "PAID_PLAN_REQUIRED", "API access needs a paid plan.")
@@ -148,7 +148,7 @@ def me():
         "role": p[12],
         "workspace": {"id": str(p[9]), "name": p[10], "plan": p[11]},
         "api_key": {"id": str(p[0]), "name": p[1], "prefix": p[2], "created_at": iso(p[3]),
-                    "last_used_at": iso(p[4])},
+                    "last_used_at": iso(p[4]), "expires_at": iso(p[14])},
     })
 
 

@@ -39,19 +39,27 @@ VARY = (("Vary", "HX-Request"), ("Vary", "Cookie"))
 
 
 def register(app: Flask) -> None:
+    """The headers on every answer of `app` (the pages app; the API app calls add_headers from
+    its one after_request hook, fvapp/api/app.py)."""
     development = app.config["ENV_MODE"] == "development"
 
     @app.after_request
     def _headers(response):
-        h = response.headers
-        present = {name.lower() for name, _ in h}  # one pass, not a lookup per header
-        added = [pair for name, pair in _DEFAULTS_BY_NAME if name not in present]
-        if not development and request.is_secure and "strict-transport-security" not in present:
-            added.append(HSTS)
-        if request.endpoint != "static":
-            # Pages hold workspace data; nothing dynamic is cached by browsers or proxies.
-            if "cache-control" not in present:
-                added.append(NO_STORE)
-            added += VARY
-        h.extend(added)
-        return response
+        return add_headers(response, development)
+
+
+def add_headers(response, development: bool):
+    """The security headers the response does not set itself, HSTS on HTTPS outside
+    development, and for anything but static files no-store and Vary, in one extend."""
+    h = response.headers
+    present = {name.lower() for name, _ in h}  # one pass, not a lookup per header
+    added = [pair for name, pair in _DEFAULTS_BY_NAME if name not in present]
+    if not development and request.is_secure and "strict-transport-security" not in present:
+        added.append(HSTS)
+    if request.endpoint != "static":
+        # Pages hold workspace data; nothing dynamic is cached by browsers or proxies.
+        if "cache-control" not in present:
+            added.append(NO_STORE)
+        added += VARY
+    h.extend(added)
+    return response

@@ -42,6 +42,7 @@ def create_api_app(config: Config, shared: dict | None = None) -> Flask:
     app.session_interface = NoSession()
 
     from .. import security
+    from . import auth
     from . import bp as api_bp
     from .docs import bp as docs_bp
     from .mcp import bp as mcp_bp
@@ -52,7 +53,15 @@ def create_api_app(config: Config, shared: dict | None = None) -> Flask:
     app.register_blueprint(docs_bp, url_prefix=version)
     app.register_blueprint(mcp_bp, url_prefix=mcp_bp.url_prefix.removeprefix(API_ROOT))
     app.register_blueprint(secret_scanning_bp)
-    security.register(app)
+    development = app.config["ENV_MODE"] == "development"
+
+    @app.after_request
+    def finish(response):
+        """The API app's one after_request hook (Flask's cost is per hook): the key's
+        X-RateLimit-* headers and its usage count (fvapp/api/auth.py: nothing for a request
+        that read no key), then the security headers."""
+        return security.add_headers(auth.finish(response), development)
+
     register_error_handlers(app)
     return app
 

@@ -86,11 +86,10 @@ def authenticate():
         raise
 
 
-@bp.after_request
 def finish(response):
-    """The after_request of the key-authenticated blueprints (API v1, MCP), one hook (Flask's
-    cost is per hook): the X-RateLimit-* headers, then the answer counted for its key (requests
-    per key per day, in memory: fvapp/usage/counting.py)."""
+    """After any API request (the API app's after_request, fvapp/api/app.py): the X-RateLimit-*
+    headers, then the answer counted for its key (requests per key per day, in memory:
+    fvapp/usage/counting.py). Nothing for a request the hook did not read a key for."""
     return count_usage(rate_limit_headers(response))
 
 

@@ -1,13 +1,13 @@
 """The MCP server at /api/mcp (SPEC §8), on the official `mcp` SDK, served by Flask.
 
-Mounting: the blueprint below runs the very same before/after_request hooks as /api/v1
-(fvapp.api.auth.authenticate and finish: rate-limit headers, usage count), so the key check,
-the plan gate and the per-key rate-limit budget are one. Only when the hook has passed does the
-view hand the request to the SDK: one stateless StreamableHTTPSessionManager (JSON responses, no
-stream) per process, on an event loop of its own that each request runs on its own thread
-(Runtime). The tool handlers run inside Flask's request context (same thread, same contextvars)
-and call the very functions the REST operations call (fvapp/api/views.py): the same statements,
-the same data.
+Mounting: the blueprint below runs the very same before_request hook as /api/v1
+(fvapp.api.auth.authenticate), and the API app's after_request (rate-limit headers, usage
+count) covers both, so the key check, the plan gate and the per-key rate-limit budget are one.
+Only when the hook has passed does the view hand the request to the SDK: one stateless
+StreamableHTTPSessionManager (JSON responses, no stream) per process, on an event loop of its
+own that each request runs on its own thread (Runtime). The tool handlers run inside Flask's
+request context (same thread, same contextvars) and call the very functions the REST
+operations call (fvapp/api/views.py): the same statements, the same data.
 
 Errors: a name that is no tool is a JSON-RPC error, -32602 (MCP, Tools › Error handling); bad
 arguments, an unknown or foreign id and the services' refusals are tool results with isError.
@@ -62,9 +62,6 @@ def authenticate():
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     return auth.authenticate()
-
-
-bp.after_request(auth.finish)
 
 
 # -- tool arguments ------------------------------------------------------------------------

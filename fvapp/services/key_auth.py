@@ -10,14 +10,12 @@ request, in every process.
 from __future__ import annotations
 
 import uuid
-import weakref
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, or_, select, update
-from sqlalchemy.exc import DBAPIError
 
-from ..db_setup import immediate_begin, stalled
+from ..db_setup import immediate_begin
 from ..extensions import db
 from ..models import (
     AGENT_MAX,
@@ -32,7 +30,7 @@ from ..models import (
 )
 from . import keys, rules
 from .errors import DomainError
-from .transaction import atomic, end_read
+from .transaction import atomic, end_read, read
 
 BEARER = "bearer"
 MISSING = "Send your API key in the header Authorization: Bearer <key>."
@@ -208,42 +206,11 @@ def accept(principal: Principal, touch_every: timedelta, ip: str | None = None,
 
 
 def _lookup(key_hash: str):
-    """The auth query, one round trip, by the same function in production and in tests. Inside a
-    transaction the request already began (the same snapshot), and on backends other than
-    PostgreSQL, through the session as it is. Otherwise a Core select on a pooled connection in
-    autocommit (no BEGIN and COMMIT around one read), handed back to the pool at once: the rest
-    of the request keeps ordinary transactions, and no ORM session is set up for the read."""
-    engine = db.engine
-    if engine.dialect.name != "postgresql" or (
-            db.session.registry.has() and db.session().in_transaction()):
-        return db.session.execute(_BY_HASH, {"key_hash": key_hash}).first()
-    reader = _autocommit(engine)
-    for attempt in (1, 2):
-        try:
-            with reader.connect() as connection:
-                return connection.execute(_BY_HASH, {"key_hash": key_hash}).first()
-        except DBAPIError as exc:
-            # A pooled connection found dead (the server restarted since it was last used; no
-            # ping, see db_setup): SQLAlchemy has invalidated the pool, so a read retried once
-            # gets a fresh connection; the request succeeds as with pool_pre_ping.
-            # Not one that stalled (db_setup.stalled): a retry would wait as long again.
-            if attempt == 1 and exc.connection_invalidated and not stalled(exc):
-                continue
-            raise
-    raise AssertionError("unreachable")
-
-
-_autocommit_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _autocommit(engine):
-    """The engine in autocommit (Engine.execution_options: the same pool and event listeners),
-    made once per engine."""
-    reader = _autocommit_engines.get(engine)
-    if reader is None:
-        reader = _autocommit_engines[engine] = engine.execution_options(
-            isolation_level="AUTOCOMMIT")
-    return reader
+    """The auth query, one round trip, by the same function in production and in tests: the
+    services' one read path (transaction.read: autocommit on PostgreSQL outside a transaction,
+    the request's transaction and snapshot inside one)."""
+    rows = read(_BY_HASH, {"key_hash": key_hash})
+    return rows[0] if rows else None
 
 
 def origin(ip: str | None, user_agent: str | None) -> dict:

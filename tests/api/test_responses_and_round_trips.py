@@ -228,3 +228,40 @@ def test_the_api_timestamp_is_strftimes_iso_8601_utc_with_milliseconds(moment):
     utc = moment.astimezone(UTC)
     assert iso(moment) == utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
     assert iso(datetime(2026, 6, 12, 16, 0, 0, 123999, UTC)) == "2026-06-12T16:00:00.123Z"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+def test_reads_take_no_connection_from_the_pool_per_request(app_factory, app, demo, ava,
+                                                            database_url):
+    """A thread keeps its reading connection (transaction.read): the pool's checkout event
+    (SQLAlchemy's PoolEvents) does not fire for a GET, and the thread's connection goes back to
+    the pool when the thread ends and when the engine is disposed."""
+    import threading
+
+    from sqlalchemy import event
+
+    served = app_factory()
+    engine = engine_of(served)
+    api = Api(served.test_client(), mint_key(app, demo.acme, ava))
+    assert_envelope(api.get("/me"), 200)  # the first: takes the reading connection, touches
+    checkouts = []
+    event.listen(engine, "checkout", lambda *args: checkouts.append(1))
+    for _ in range(5):
+        assert_envelope(api.get("/me"), 200)
+        assert_envelope(api.get("/initiatives?limit=5"), 200)
+    assert checkouts == []
+    assert engine.pool.checkedout() == 1  # this thread's reading connection
+
+    def on_a_thread():
+        assert_envelope(api.get("/me"), 200)
+
+    worker = threading.Thread(target=on_a_thread)
+    worker.start()
+    worker.join(timeout=30)
+    assert len(checkouts) == 1  # the new thread's own
+    del worker
+    assert engine.pool.checkedout() == 1  # the ended thread's went back
+    engine.dispose()
+    assert_envelope(api.get("/me"), 200)  # a fresh one, from the new pool
+    assert engine.pool.checkedout() == 1

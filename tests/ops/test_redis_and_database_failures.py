@@ -68,16 +68,19 @@ def test_database_outage_is_503_and_the_first_request_after_it_succeeds(
 
 
 def test_an_exhausted_connection_pool_is_503_for_the_api_and_for_pages(app_factory, app, demo):
+    # Two connections per pool: an API thread keeps one for its reads (transaction.Readers)
+    # and its writes (the key's last_used_at) take another.
     busy = app_factory(SQLALCHEMY_ENGINE_OPTIONS={
-        "pool_pre_ping": True, "pool_size": 1, "max_overflow": 0, "pool_timeout": 0.1})
+        "pool_pre_ping": True, "pool_size": 2, "max_overflow": 0, "pool_timeout": 0.1})
     api = Api(busy.test_client(), mint_key(demo.app, demo.acme, demo.user("ava@acme.test")))
     person = Browser(busy.test_client())
     assert person.login("ava@acme.test").status_code == 303
     with busy.app_context():
         pages_engine = db.engine
-    # Each app's pool's only connection (the pages app and the API app each have their engine):
-    # the next checkout waits, then fails.
-    held = [pages_engine.connect(), engine_of(busy).connect()]
+    # Every connection of each app's pool (the pages app and the API app each have their
+    # engine): the next checkout waits, then fails.
+    held = [pages_engine.connect(), pages_engine.connect(),
+            engine_of(busy).connect(), engine_of(busy).connect()]
     try:
         refused = api.get("/me")
         assert_envelope(refused, 503, "SERVICE_UNAVAILABLE")
