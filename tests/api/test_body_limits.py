@@ -10,7 +10,6 @@ The same over real HTTP through gunicorn: tests/ops/test_body_limits_across_work
 from __future__ import annotations
 
 import io
-import json
 
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +17,7 @@ from sqlalchemy import func, select
 from fvapp.models import Initiative
 from tests.support.api import assert_envelope, bearer, mint_key
 from tests.support.bodies import INITIALIZE, MIB, padded, signed
-from tests.support.leaks import Signer, report
+from tests.support.leaks import report, trusted_signer
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 def send(client, path, body: bytes, chunked: bool, headers=None):
@@ -37,12 +36,7 @@ def key(app, demo):
 
 @pytest.fixture
 def keys_file(app, tmp_path):
-    signer = Signer()
-    path = tmp_path / "github-keys.json"
-    path.write_text(json.dumps({"public_keys": [
-        {"key_identifier": signer.identifier, "key": signer.pem(), "is_current": True}]}))
-    app.config["SECRET_SCANNING_KEYS_FILE"] = str(path)
-    return signer
+    return trusted_signer(app, tmp_path)
 
 
 def initiatives(demo) -> int:

@@ -12,17 +12,12 @@ import sqlalchemy as sa
 from fvapp.extensions import db
 from fvapp.models import ApiKey, AuditEvent, KeyLeakAlert
 from fvapp.services import keys
-from tests.support.leaks import URL, Signer, post, report
+from tests.support.leaks import URL, Signer, post, report, trusted_signer
 
 
 @pytest.fixture
 def signer(app, tmp_path):
-    signer = Signer()
-    path = tmp_path / "github-keys.json"
-    path.write_text(json.dumps({"public_keys": [
-        {"key_identifier": signer.identifier, "key": signer.pem(), "is_current": True}]}))
-    app.config["SECRET_SCANNING_KEYS_FILE"] = str(path)
-    return signer
+    return trusted_signer(app, tmp_path)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ in the detail view and in Activity, left alone by leak reports, and in the demo.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -18,9 +17,9 @@ from fvapp.models import MAX_ACTIVE_KEYS, ApiKey, AuditEvent, KeyLeakAlert, utcn
 from fvapp.services import keys, members, workspaces
 from fvapp.services.errors import DomainError
 from tests.support.api import TIMESTAMP, Api, assert_envelope, bearer
-from tests.support.leaks import Signer
 from tests.support.leaks import post as post_report
 from tests.support.leaks import report as leak_report
+from tests.support.leaks import trusted_signer
 from tests.support.mcp import live, post_initialize
 from tests.support.tracing import engine_of, sql_statements
 
@@ -412,12 +411,7 @@ def test_removing_a_member_lists_only_their_keys_still_active(app_context, demo)
 
 @pytest.fixture
 def signer(app, tmp_path):
-    signer = Signer()
-    path = tmp_path / "github-keys.json"
-    path.write_text(json.dumps({"public_keys": [
-        {"key_identifier": signer.identifier, "key": signer.pem(), "is_current": True}]}))
-    app.config["SECRET_SCANNING_KEYS_FILE"] = str(path)
-    return signer
+    return trusted_signer(app, tmp_path)
 
 
 def test_a_leak_report_of_an_expired_key_is_true_positive_and_changes_nothing(app, demo, signer):

@@ -35,3 +35,14 @@ def post(app, body, signer=None, identifier=None, signature=None):
 
 def report(token, url=URL):
     return [{"token": token, "type": "forcevue_api_key", "url": url, "source": "content"}]
+
+
+def trusted_signer(app, directory) -> Signer:
+    """A Signer whose public key the app trusts: a keys file in GitHub's format, written in
+    `directory` and named by SECRET_SCANNING_KEYS_FILE."""
+    signer = Signer()
+    path = directory / "github-keys.json"
+    path.write_text(json.dumps({"public_keys": [
+        {"key_identifier": signer.identifier, "key": signer.pem(), "is_current": True}]}))
+    app.config["SECRET_SCANNING_KEYS_FILE"] = str(path)
+    return signer
