@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-
 import requests
-from werkzeug.serving import make_server
 
+from tests.support.net import live
 
-@contextmanager
-def live(application):
-    server = make_server("127.0.0.1", 0, application, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
-        server.server_close()
+__all__ = ["live", "post_initialize"]
 
 
 def post_initialize(url, headers):

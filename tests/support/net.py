@@ -10,6 +10,8 @@ import socket
 import threading
 import time
 
+from werkzeug.serving import make_server
+
 
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listened on a moment ago (and nothing does now)."""
@@ -185,3 +187,17 @@ class SilentServer:
         self._stop.set()
         for sock in [*self.held, self.listener]:
             sock.close()
+
+
+@contextlib.contextmanager
+def live(application):
+    """Serve a WSGI app from a thread on a free localhost port for the block; yields its base URL."""
+    server = make_server("127.0.0.1", 0, application, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
