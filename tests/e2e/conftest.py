@@ -32,8 +32,11 @@ document.addEventListener('securitypolicyviolation', function (e) {
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium():
+    # Package scope: Playwright's sync API keeps an event loop running in this thread while it
+    # is open, and MCP serves each call on its loop in the request's thread; the browser stops
+    # when the browser tests are done, before the tests after them run.
     if not Path(CHROMIUM).exists():
         message = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
         if os.environ.get("FVAPP_REQUIRE_BROWSER"):
