@@ -173,11 +173,14 @@ def prepare(base_url: str, redis_url: str, app_dir: Path, n_keys: int, drops: li
 
 @contextmanager
 def serve(target: str, cwd: Path, env: dict, workdir: Path, name: str, *args: str):
-    """gunicorn -c gunicorn.conf.py on a free port of 127.0.0.1; yields (base URL, log path)."""
+    """gunicorn -c gunicorn.conf.py (the one of the checkout it serves, `cwd`: with --app-dir,
+    that checkout's hooks match its code) on a free port of 127.0.0.1; yields (base URL, log
+    path)."""
+    own = cwd / "gunicorn.conf.py"
     log = workdir / f"{name}.log"
     with log.open("ab") as stderr:
         process = subprocess.Popen(  # noqa: S603 (our own command line)
-            [sys.executable, "-m", "gunicorn", "--config", str(CONF), *GUNICORN,
+            [sys.executable, "-m", "gunicorn", "--config", str(own if own.exists() else CONF), *GUNICORN,
              "--bind", "127.0.0.1:0", *args, target],
             cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:

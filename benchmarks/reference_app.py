@@ -30,11 +30,16 @@ API_PLANS = ("pro", "team", "consultant", "internal")
 TITLE_MAX, DESCRIPTION_MAX = 200, 10_000
 KEY_SQL = (
     "SELECT k.id, k.name, k.prefix, k.created_at, k.last_used_at, k.revoked_at,"
-    " u.id, u.email, u.name, w.id, w.name, w.plan, m.role, k.expires_at <= now(), k.expires_at"
+    " u.id, u.email, u.name, w.id, w.name, w.plan, m.role, {expiry}"
     " FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id"
     " JOIN users u ON u.id = k.created_by_id LEFT JOIN memberships m"
     " ON m.user_id = k.created_by_id AND m.workspace_id = k.workspace_id WHERE k.key_hash = %s"
 )
+# A schema without key expiry (an older checkout measured with --app-dir): no expiry to check.
+EXPIRY = {True: "k.expires_at <= now(), k.expires_at", False: "false, NULL::timestamptz"}
+HAS_EXPIRY_SQL = ("SELECT EXISTS (SELECT 1 FROM information_schema.columns"
+                  " WHERE table_name = 'api_keys' AND column_name = 'expires_at')")
+_key_sql: str | None = None
 LIST_SQL = {  # active or archived initiatives, newest first
     "false": "SELECT id, title, description, archived_at, created_at, updated_at FROM initiatives"
              " WHERE workspace_id = %s AND archived_at IS NULL"
@@ -98,12 +103,21 @@ def refused(exc: Refused) -> Response:
     return response
 
 
+def key_sql() -> str:
+    """The key check's SELECT for this database's schema (looked up once per process)."""
+    global _key_sql
+    if _key_sql is None:
+        has_expiry = connection().execute(HAS_EXPIRY_SQL).fetchone()[0]
+        _key_sql = KEY_SQL.format(expiry=EXPIRY[has_expiry])
+    return _key_sql
+
+
 def principal() -> tuple:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Refused(401, "UNAUTHORIZED", "Send your API key.")
     digest = hashlib.sha256(token.strip().encode()).hexdigest()
-    row = connection().execute(KEY_SQL, (digest,)).fetchone()
+    row = connection().execute(key_sql(), (digest,)).fetchone()
     if row is None or row[5] is not None or row[12] is None or row[13]:
         raise Refused(401, "UNAUTHORIZED", "This API key is not valid.")
     if row[11] not in API_PLANS:
