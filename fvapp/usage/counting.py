@@ -153,7 +153,10 @@ class Aggregator:
         prune = self._last_prune is None or time.monotonic() - self._last_prune >= PRUNE_EVERY
         if not counts and not prune:
             return 0
-        items = list(counts.items())
+        # In (key, day) order: every process locks the rows it upserts in the same order, so
+        # two processes flushing the same keys at once (workers exiting together) wait for
+        # each other instead of deadlocking.
+        items = sorted(counts.items())
         written = 0
         with self.app.app_context():
             for start in range(0, len(items), KEYS_PER_BATCH):

@@ -243,6 +243,39 @@ def test_unknown_keys_are_not_counted_and_cost_the_flush_nothing(app, demo, ava)
     assert _usage_rows(app) == {(_row(app, key).id, counting.today()): (1, 0, 0, 0)}
 
 
+def test_a_flush_upserts_in_key_order_so_processes_flushing_together_never_deadlock(
+        app, demo, ava, monkeypatch):
+    """Workers that exit together flush the same keys at once: each locks the rows it upserts
+    in (key, day) order, batch after batch, so none waits on another in a cycle."""
+    monkeypatch.setattr(counting, "KEYS_PER_BATCH", 2)
+    clears = [mint_key(app, demo.acme, ava, f"Key {n}") for n in range(5)]
+    ids = sorted((_row(app, clear).id for clear in clears), reverse=True)
+    aggregator = counting.aggregator(app)
+    for key_id in ids:  # counted in descending order
+        aggregator.add(key_id, 200)
+    upserted = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO key_usage_daily"):
+            if isinstance(parameters, dict):  # PostgreSQL: key_id_m0, key_id_m1, …
+                found = {int(name.rsplit("_m", 1)[1]): value
+                         for name, value in parameters.items() if name.startswith("key_id_m")}
+                values = [found[n] for n in sorted(found)]
+            else:  # SQLite: positional, the ids as 32 hex digits
+                values = [v for v in parameters if isinstance(v, str)
+                          and re.fullmatch("[0-9a-f]{32}", v)]
+            upserted.extend(str(value).replace("-", "") for value in values)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        assert counting.flush(app) == 5
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    assert upserted == sorted(key_id.hex for key_id in ids)
+
+
 def test_70000_pending_keys_are_flushed_in_bounded_batches_and_real_counts_are_exact(
         app, demo, ava):
     """As if 70,000 keys had been counted in one interval, none of which exists any more: more
