@@ -37,9 +37,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.exceptions import MethodNotAllowed
 
 from .. import bodies
+from ..paths import API_ROOT
 from ..services import initiatives
 from ..services.errors import DomainError
-from . import ROOT, auth, views
+from . import auth, views
 from .schemas import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -49,7 +50,7 @@ from .schemas import (
     Title,
 )
 
-PATH = ROOT + "/mcp"
+PATH = API_ROOT + "/mcp"
 SERVER_NAME = "fvapp"
 
 bp = Blueprint("mcp", __name__, url_prefix=PATH)

@@ -113,13 +113,6 @@ def test_paths_that_only_look_like_the_api_get_the_html_page(app, path):
     assert response.status_code == 404 and response.mimetype == "text/html"
 
 
-def test_is_api_request_is_the_one_rule():
-    from fvapp.api import is_api_request
-
-    assert [is_api_request(p) for p in ("/api", "/api/", "/api/v1/me", "/apis", "/", "/login")] == [
-        True, True, True, False, False, False]
-
-
 def test_the_request_id_header_belongs_to_the_envelope(api, app):
     for response in [api.get("/me"), api.get("/nope"), api.open("/me", "DELETE"),
                      Api(app.test_client()).get("/me"), api.get("/initiatives?limit=0")]:
