@@ -180,7 +180,9 @@ def from_environment(env: dict[str, str] | None = None, overrides: dict | None =
             pool_timeout=_seconds(tuning, "DB_POOL_TIMEOUT", 3),
             connect_args={
                 "connect_timeout": _seconds(tuning, "DB_CONNECT_TIMEOUT", 3),
-                "options": f"-c statement_timeout={statement_ms}",
+                # TimeZone=UTC: timestamptz values come back in UTC (tzinfo datetime.UTC), as
+                # models.UTCDateTime gives them, with no conversion per value (transaction.read).
+                "options": f"-c statement_timeout={statement_ms} -c TimeZone=UTC",
                 REPLY_TIMEOUT_ARG: reply_timeout,
                 "tcp_user_timeout": int(reply_timeout * 1000),
                 "keepalives": 1,

@@ -25,6 +25,11 @@ from fvapp import create_app
 from fvapp.cli import seed_demo
 from fvapp.extensions import db
 from tests.support.browser import Browser, Demo
+from tests.support.tracing import trace_connections
+
+# Every PostgreSQL connection is traced by libpq from its start, so that sql_statements() and
+# PgRoundTrips count what goes on the wire, by any path (tests/support/tracing.py).
+trace_connections()
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])

@@ -10,16 +10,20 @@ import os
 import threading
 import time
 import weakref
+from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC
 
-from sqlalchemy import Row, Select, event
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Select, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import PoolProxiedConnection
 
-from ..db_setup import PING_AFTER_IDLE_SECONDS, ping, stalled
+from ..db_setup import PING_AFTER_IDLE_SECONDS, DatabaseStalled, ping
 from ..extensions import db
+from ..models import UTCDateTime
 
 _WROTE = "fvapp.wrote"  # session.info flag: this transaction has sent a write to the database
 
@@ -35,117 +39,206 @@ def atomic() -> Iterator[None]:
         raise
 
 
-def read(statement: Select, params: dict | None = None) -> Sequence[Row]:
+def read(statement: Select, params: dict | None = None) -> Sequence:
     """The rows of one SELECT, the one read path of the API's reads and of the key check
-    (fvapp/services/key_auth.py). Inside the session's transaction there (a read in a unit of
-    work sees its writes), and always on backends other than PostgreSQL. Otherwise in
-    autocommit on this thread's reading connection (Readers): one round trip, where a
-    transaction would add two (BEGIN, and ROLLBACK when the connection goes back), for a single
-    statement that has its own snapshot anyway, and neither an ORM session nor a pool checkout
-    for it."""
+    (fvapp/services/key_auth.py), as named tuples (attributes named as the statement's columns).
+    Inside the session's transaction there (a read in a unit of work sees its writes), and
+    always on backends other than PostgreSQL. Otherwise in autocommit on this thread's reading
+    connection (Readers): one round trip, where a transaction would add two (BEGIN, and ROLLBACK
+    when the connection goes back), for a single statement that has its own snapshot anyway;
+    no ORM session, no pool checkout, and no SQLAlchemy execution per read: the statement is
+    compiled once (Query) and run on the driver's cursor."""
     if db.session.registry.has() and db.session().in_transaction():
         return db.session.execute(statement, params).all()
     engine = db.engine
     if engine.dialect.name != "postgresql":
         return db.session.execute(statement, params).all()
-    readers = _readers(engine)
-    for attempt in (1, 2):
-        connection = readers.connection()
-        try:
-            return connection.execute(statement, params).all()
-        except DBAPIError as exc:
-            readers.drop(connection)
-            # A connection found dead (the server restarted since it was last used):
-            # SQLAlchemy has invalidated it and the pool, so a read retried once gets a fresh
-            # one; the request succeeds as with pool_pre_ping. Not one that stalled
-            # (db_setup.stalled): a retry would wait as long again.
-            if attempt == 1 and exc.connection_invalidated and not stalled(exc):
-                continue
-            raise
-        except BaseException:
-            readers.drop(connection)
-            raise
-    raise AssertionError("unreachable")
+    return _readers(engine).read(statement, params or {})
+
+
+class Query:
+    """A Select compiled once for a dialect (public APIs: ClauseElement.compile, Compiled.params,
+    TypeEngine.result_processor), to be run on a DBAPI cursor with its parameters by name. Its
+    rows are named tuples, their values as SQLAlchemy's result processors make them: e.g. a
+    models.UTCDateTime column is a datetime in UTC. On a connection whose TimeZone is UTC (the
+    engine's, config.py) psycopg already gives those (tzinfo datetime.UTC), so they are left as
+    they come."""
+
+    __slots__ = ("sql", "fixed", "row", "convert", "convert_utc")
+
+    def __init__(self, statement: Select, dialect):
+        compiled = statement.compile(dialect=dialect)
+        if compiled.positional or "POSTCOMPILE" in compiled.string:
+            raise ValueError("a read's statement takes named parameters, none expanded")
+        self.sql = compiled.string
+        # Values the statement carries itself (e.g. a literal in coalesce()); the caller's
+        # parameters come on top.
+        self.fixed = {name: value for name, value in compiled.params.items() if value is not None}
+        columns = statement.selected_columns
+        self.row = namedtuple("Row", columns.keys())
+        self.convert, self.convert_utc = [], []
+        for index, column in enumerate(columns):
+            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if process is not None:
+                self.convert.append((index, process))
+                if not isinstance(column.type, UTCDateTime):
+                    self.convert_utc.append((index, process))
+
+    def parameters(self, params: dict) -> dict:
+        return {**self.fixed, **params} if self.fixed else params
+
+    def rows(self, values: list[tuple], utc: bool) -> list:
+        convert = self.convert_utc if utc else self.convert
+        make = self.row._make
+        if not convert:
+            return [make(row) for row in values]
+        rows = []
+        for row in values:
+            row = list(row)
+            for index, process in convert:
+                row[index] = process(row[index])
+            rows.append(make(row))
+        return rows
 
 
 class _Slot:
-    """A thread's reading connection, when it was taken from the pool and last used. When the
-    thread ends, its thread-local slot goes with it: the connection goes back to the pool."""
+    """A thread's reading connection: the pool's entry, detached (PoolProxiedConnection), its
+    psycopg connection and the one cursor every read uses (psycopg keeps its loaders between
+    statements), when it was taken and last used. When the thread ends, its thread-local slot
+    goes with it, and closes the connection."""
 
-    __slots__ = ("connection", "readers", "taken", "used")
+    __slots__ = ("readers", "proxied", "connection", "cursor", "utc", "taken", "used")
 
-    def __init__(self, readers: Readers, connection: Connection, now: float):
-        self.readers, self.connection, self.taken, self.used = readers, connection, now, now
+    def __init__(self, readers: Readers, proxied: PoolProxiedConnection, now: float):
+        self.readers, self.proxied, self.taken, self.used = readers, proxied, now, now
+        self.connection = connection = proxied.dbapi_connection
+        self.cursor = connection.cursor()
+        self.utc = connection.info.timezone is UTC
 
     def __del__(self):
-        self.readers.release(self.connection)
+        self.readers.release(self.proxied)
 
 
 class Readers:
-    """Each thread's SQLAlchemy Connection in autocommit, for one engine: taken from the pool
-    on a thread's first read and kept, so a read costs no pool checkout and checkin. It is the
-    engine's own Connection (the same event listeners: its statements are seen and counted as
-    any other), given back to the pool (where pool_recycle applies) after HOLD_SECONDS, pinged
-    (db_setup.ping) after PING_AFTER_IDLE_SECONDS idle (as the pool's checkout does), and given
-    back after a failed statement, when its thread ends, and when the engine is disposed (its
-    engine_disposed event); in a forked child it is forgotten, never closed (the socket is the
-    parent's)."""
+    """Each thread's PostgreSQL connection in autocommit, for one engine, through which
+    transaction.read runs its compiled Queries: taken from the engine's pool
+    (Engine.raw_connection: the pool makes it, with the engine's connect events: timeouts,
+    reply deadline, tracing in tests) on a thread's first read and detached from it
+    (PoolProxiedConnection.detach), so a read costs no pool checkout and checkin. Closed after
+    HOLD_SECONDS (the thread takes another from the pool: a connection's age stays bounded),
+    pinged (db_setup.ping) after PING_AFTER_IDLE_SECONDS idle (as the pool's checkout does),
+    and closed after a failed statement, when its thread ends, and when the engine is disposed
+    (its engine_disposed event); in a forked child it is forgotten, never closed (the socket is
+    the parent's). A lost connection (the server restarted) invalidates the pool as SQLAlchemy's
+    own disconnect handling does: the next checkout of a connection older than it raises
+    InvalidatePoolError (a DisconnectionError) in the pool's checkout event."""
 
     HOLD_SECONDS = 60.0
 
     def __init__(self, engine: Engine):
-        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.engine, self.dialect = engine, engine.dialect
+        self.dbapi_error = engine.dialect.loaded_dbapi.Error
+        self.queries: dict[Select, Query] = {}
         self.held = threading.local()
-        self.open: set[Connection] = set()  # every thread's, for dispose
+        self.open: set[PoolProxiedConnection] = set()  # every thread's, for dispose
         self.lock = threading.RLock()  # __del__ of a slot may run inside a locked block
+        self.lost_at: float | None = None  # when a reading connection was found dead
         event.listen(engine, "engine_disposed", self._disposed)
+        event.listen(engine, "checkout", self._checkout)
 
-    def connection(self) -> Connection:
+    def read(self, statement: Select, params: dict) -> list:
+        query = self.queries.get(statement)
+        if query is None:
+            query = self.queries[statement] = Query(statement, self.dialect)
+        for attempt in (1, 2):
+            slot = self.slot()
+            try:
+                values = slot.cursor.execute(query.sql, query.parameters(params)).fetchall()
+            except self.dbapi_error as exc:
+                lost = self.dialect.is_disconnect(exc, slot.connection, slot.cursor)
+                self.drop(slot)
+                if lost:
+                    self.lost_at = time.monotonic()
+                # A connection found dead (the server restarted since it was last used): the
+                # pool is invalidated (_checkout), so a read retried once gets a fresh one; the
+                # request succeeds as with pool_pre_ping. Not one that stalled
+                # (db_setup.DatabaseStalled): a retry would wait as long again.
+                if attempt == 1 and lost and not isinstance(exc, DatabaseStalled):
+                    continue
+                raise self._wrapped(exc, query.sql, params, lost) from exc
+            except BaseException:
+                self.drop(slot)
+                raise
+            return query.rows(values, slot.utc)
+        raise AssertionError("unreachable")
+
+    def _wrapped(self, exc, statement, params, lost: bool) -> DBAPIError:
+        """The driver's error as SQLAlchemy raises it (OperationalError, ...: what the error
+        handlers know), its parameters (a key's hash) left out of the message."""
+        return DBAPIError.instance(statement, params, exc, self.dbapi_error,
+                                   hide_parameters=True, connection_invalidated=lost,
+                                   dialect=self.dialect)
+
+    def slot(self) -> _Slot:
         slot, now = getattr(self.held, "slot", None), time.monotonic()
         if slot is not None:
             connection = slot.connection
-            if (connection.invalidated or connection.closed
-                    or now - slot.taken >= self.HOLD_SECONDS):
-                self.drop(connection)
+            if connection.closed or now - slot.taken >= self.HOLD_SECONDS:
+                self.drop(slot)
             elif now - slot.used >= PING_AFTER_IDLE_SECONDS:
                 try:
-                    ping(connection.connection.dbapi_connection)
+                    ping(connection)
                 except Exception:
-                    connection.invalidate()
-                    self.drop(connection)
+                    self.drop(slot)
                 else:
                     slot.used = now
-                    return connection
+                    return slot
             else:
                 slot.used = now
-                return connection
-        connection = self.autocommit.connect()
+                return slot
+        try:
+            proxied = self.engine.raw_connection()
+        except self.dbapi_error as exc:  # the pool connects without SQLAlchemy's wrapping
+            raise self._wrapped(exc, None, None, self.dialect.is_disconnect(exc, None, None)) from exc
+        try:
+            proxied.detach()
+            proxied.dbapi_connection.autocommit = True
+            slot = _Slot(self, proxied, now)
+        except BaseException:
+            proxied.close()
+            raise
         with self.lock:
-            self.open.add(connection)
-        self.held.slot = _Slot(self, connection, now)
-        return connection
+            self.open.add(proxied)
+        self.held.slot = slot
+        return slot
 
-    def drop(self, connection: Connection) -> None:
-        """Give `connection` back (to the pool, or away if it was invalidated); this thread
-        takes a fresh one on its next read."""
-        slot = getattr(self.held, "slot", None)
-        if slot is not None and slot.connection is connection:
-            self.held.slot = None  # its __del__ releases it
-        self.release(connection)
+    def drop(self, slot: _Slot) -> None:
+        """Close the slot's connection; this thread takes a fresh one on its next read."""
+        if getattr(self.held, "slot", None) is slot:
+            self.held.slot = None
+        self.release(slot.proxied)
 
-    def release(self, connection: Connection) -> None:
+    def release(self, proxied: PoolProxiedConnection) -> None:
         with self.lock:
-            if connection not in self.open:
-                return  # already given back (or the parent's, in a forked child)
-            self.open.discard(connection)
-        connection.close()
+            if proxied not in self.open:
+                return  # already closed (or the parent's, in a forked child)
+            self.open.discard(proxied)
+        proxied.close()  # detached: closes the DBAPI connection
+
+    def _checkout(self, dbapi_connection, connection_record, connection_proxy) -> None:
+        lost_at = self.lost_at
+        if lost_at is None:
+            return
+        checked_in_at = connection_record.info.get("checked_in_at")  # db_setup's checkin event
+        if checked_in_at is not None and checked_in_at < lost_at:
+            self.lost_at = None
+            raise InvalidatePoolError("a reading connection was lost")
 
     def _disposed(self, engine: Engine) -> None:
         with self.lock:
             dropped, self.open = self.open, set()
-        for connection in dropped:
-            connection.invalidate()  # the engine's connections are being discarded
-            connection.close()
+        for proxied in dropped:
+            proxied.close()  # the engine's connections are being discarded
 
     def forget(self) -> None:
         """In a forked child: the parent's connections are not ours to use or to close."""

@@ -234,24 +234,30 @@ def test_the_api_timestamp_is_strftimes_iso_8601_utc_with_milliseconds(moment):
 @pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
 def test_reads_take_no_connection_from_the_pool_per_request(app_factory, app, demo, ava,
                                                             database_url):
-    """A thread keeps its reading connection (transaction.read): the pool's checkout event
-    (SQLAlchemy's PoolEvents) does not fire for a GET, and the thread's connection goes back to
-    the pool when the thread ends and when the engine is disposed."""
+    """A thread keeps its reading connection (transaction.read), taken from the pool once and
+    detached from it (PoolProxiedConnection.detach): the pool's checkout event (SQLAlchemy's
+    PoolEvents) does not fire for a GET, and the thread's connection is closed when the thread
+    ends and when the engine is disposed (the pool's close_detached event)."""
+    import gc
     import threading
 
     from sqlalchemy import event
 
     served = app_factory()
     engine = engine_of(served)
+    detached, closed = [], []
+    event.listen(engine, "detach", lambda *args: detached.append(1))
+    event.listen(engine, "close_detached", lambda *args: closed.append(1))
     api = Api(served.test_client(), mint_key(app, demo.acme, ava))
     assert_envelope(api.get("/me"), 200)  # the first: takes the reading connection, touches
+    assert (len(detached), closed) == (1, [])
     checkouts = []
     event.listen(engine, "checkout", lambda *args: checkouts.append(1))
     for _ in range(5):
         assert_envelope(api.get("/me"), 200)
         assert_envelope(api.get("/initiatives?limit=5"), 200)
-    assert checkouts == []
-    assert engine.pool.checkedout() == 1  # this thread's reading connection
+    assert checkouts == [] and len(detached) == 1
+    assert engine.pool.checkedout() == 0  # the reading connection is the thread's, not the pool's
 
     def on_a_thread():
         assert_envelope(api.get("/me"), 200)
@@ -259,9 +265,11 @@ def test_reads_take_no_connection_from_the_pool_per_request(app_factory, app, de
     worker = threading.Thread(target=on_a_thread)
     worker.start()
     worker.join(timeout=30)
-    assert len(checkouts) == 1  # the new thread's own
+    assert len(checkouts) == 1 and len(detached) == 2  # the new thread's own
     del worker
-    assert engine.pool.checkedout() == 1  # the ended thread's went back
+    gc.collect()
+    assert len(closed) == 1  # the ended thread's was closed
     engine.dispose()
+    assert len(closed) == 2  # this thread's too
     assert_envelope(api.get("/me"), 200)  # a fresh one, from the new pool
-    assert engine.pool.checkedout() == 1
+    assert len(detached) == 3 and len(closed) == 2

@@ -26,7 +26,7 @@ def test_postgresql_engines_get_connect_pool_and_statement_timeouts():
     options = config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert options["pool_timeout"] == 3 and "pool_pre_ping" not in options  # idle-only ping: fvapp/db_setup.py
     assert options["connect_args"] == {
-        "connect_timeout": 3, "options": "-c statement_timeout=3000",
+        "connect_timeout": 3, "options": "-c statement_timeout=3000 -c TimeZone=UTC",
         # a stalled open connection: client-side reply deadline, kernel timeouts (tests/ops/test_stalls.py)
         REPLY_TIMEOUT_ARG: 4.0, "tcp_user_timeout": 4000,
         "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
@@ -34,7 +34,7 @@ def test_postgresql_engines_get_connect_pool_and_statement_timeouts():
                                "DB_CONNECT_TIMEOUT": "1", "DB_STATEMENT_TIMEOUT_MS": "250",
                                "DB_POOL_TIMEOUT": "2"})["SQLALCHEMY_ENGINE_OPTIONS"]
     assert (custom["pool_timeout"], custom["connect_args"]["connect_timeout"]) == (2, 1)
-    assert custom["connect_args"]["options"] == "-c statement_timeout=250"
+    assert custom["connect_args"]["options"] == "-c statement_timeout=250 -c TimeZone=UTC"
     assert custom["connect_args"][REPLY_TIMEOUT_ARG] == 1.25
 
 
