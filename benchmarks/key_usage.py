@@ -30,7 +30,7 @@ from fvapp.models import utcnow
 from fvapp.services import keys
 from fvapp.usage import reading
 from tests.support.processes import READY, gunicorn
-from tests.support.tracing import PgRoundTrips, sql_statements
+from tests.support.tracing import PgRoundTrips, sql_statements, trace_connections
 
 HOOKS = '''
 import atexit, json, os
@@ -63,6 +63,7 @@ def per_request(app, clear: str, url: str, n: int, stale: bool) -> tuple[Counter
     other = sa.create_engine(url)
     client = app.test_client()
     headers = {"Authorization": f"Bearer {clear}", "User-Agent": "bench/1.0"}
+    trace_connections()  # sql_statements on PostgreSQL reads libpq's trace
     with app.app_context():
         trips = PgRoundTrips(db.engine)
         client.get("/api/v1/me", headers=headers)  # the first use: last_used_at written

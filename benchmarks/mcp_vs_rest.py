@@ -18,7 +18,7 @@ import time
 
 from benchmarks.common import bench_app, migrate_and_seed, p50_p99, scratch_database
 from fvapp.services import initiatives
-from tests.support.tracing import engine_of, sql_statements
+from tests.support.tracing import engine_of, sql_statements, trace_connections
 
 
 def measure(client, send, count, engine):
@@ -48,6 +48,7 @@ def main() -> None:
 
 
 def run(url: str, count: int) -> None:
+    trace_connections()  # sql_statements on PostgreSQL reads libpq's trace (both sides alike)
     app = bench_app(url)
     seeded = migrate_and_seed(app)
     clear = seeded.clear

@@ -273,3 +273,29 @@ def test_reads_take_no_connection_from_the_pool_per_request(app_factory, app, de
     assert len(closed) == 2  # this thread's too
     assert_envelope(api.get("/me"), 200)  # a fresh one, from the new pool
     assert len(detached) == 3 and len(closed) == 2
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Chatham"])
+def test_reads_give_utc_datetimes_whatever_the_connections_time_zone(app_factory, demo, ava,
+                                                                     database_url, zone):
+    """transaction.read runs its compiled statement on psycopg's cursor: its rows are named
+    tuples, the datetimes in UTC (tzinfo datetime.UTC) as models.UTCDateTime gives them through
+    the session, also on a connection whose TimeZone is not UTC (the engine's is: config)."""
+    from fvapp.services import initiatives
+    from fvapp.services.transaction import read
+
+    served = app_factory(SQLALCHEMY_ENGINE_OPTIONS={
+        "connect_args": {"options": f"-c TimeZone={zone}"}})
+    key = mint_key(demo.app, demo.acme, ava)
+    with demo.app.app_context():
+        made = initiatives.create_initiative(demo.acme.id, ava.id, "Zoned", None)
+        expected = db.session.execute(key_auth._BY_HASH, {"key_hash": keys.hash_key(key)}).one()
+    with api_app(served).app_context():
+        (row,) = read(key_auth._BY_HASH, {"key_hash": keys.hash_key(key)})
+        got = initiatives.get_initiative(demo.acme.id, made.id)
+    assert tuple(row) == tuple(expected) and row._fields == tuple(expected._fields)
+    assert row.created_at.tzinfo is UTC and row.created_at == expected.created_at
+    assert tuple(got) == tuple(made) and got.created_at.tzinfo is UTC
+    assert got.archived_at is None and got.archived is False
