@@ -11,12 +11,11 @@ from typing import NamedTuple
 
 from sqlalchemy import BindParameter, Boolean, Select, Update, bindparam, case, func, insert, null, or_, select, update
 
-from ..extensions import db
 from ..models import TITLE_MAX, Initiative, utcnow
 from .errors import NotFound
 from .scoping import parse_id
 from .text import clean_text
-from .transaction import atomic, read
+from .transaction import atomic, read, write
 
 DESCRIPTION_MAX = 10_000  # characters, a CRLF counting as one (TITLE_MAX: the column's width)
 WHAT = "Initiative"  # in NotFound's message
@@ -152,7 +151,7 @@ def update_initiative(
 def _written(statement, params: dict) -> InitiativeRow:
     """The one row a write's RETURNING gives, or NotFound (an UPDATE that matched no row: an
     id that does not exist or is another workspace's)."""
-    row = db.session.execute(statement, params).one_or_none()
+    row = write(statement, params).one_or_none()
     if row is None:
         raise NotFound(f"{WHAT} not found")
     id_, title, description, archived_at, created_at, updated_at = row
@@ -164,9 +163,9 @@ def _param(column, name: str | None = None) -> BindParameter:
     return bindparam(name or column.key, type_=column.type)
 
 
-# The writes' statements, ORM-enabled INSERT and UPDATE (SQLAlchemy's "ORM-enabled INSERT,
-# UPDATE, and DELETE statements"): one statement each, no unit-of-work flush and no object
-# loaded; RETURNING gives the table's columns of InitiativeRow, `archived` is derived in Python
+# The writes' statements, INSERT and UPDATE of the mapped class: one statement each in the unit
+# of work (transaction.write), no flush and no object loaded; RETURNING gives the table's
+# columns of InitiativeRow, `archived` is derived in Python
 # (SQLite 3.40 answers `archived_at IS NOT NULL` wrongly in an INSERT's or UPDATE's RETURNING:
 # always 1). Built once with bound parameters, as the reads are; an UPDATE's parameters are
 # not named as columns (SQLAlchemy reserves those names for the SET clause). The session
@@ -205,7 +204,6 @@ def _update(title: bool, description: bool, archived: bool) -> Update:
                Initiative.workspace_id == bindparam("in_workspace"))
         .values(values)
         .returning(*_RETURNED)
-        .execution_options(synchronize_session=False)
     )
 
 
