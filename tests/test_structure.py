@@ -10,7 +10,7 @@ from html import unescape
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 import fvapp
 from fvapp import errors
@@ -18,7 +18,7 @@ from fvapp.extensions import db
 from fvapp.models import Membership, User
 from fvapp.services import keys, workspaces
 from fvapp.services.errors import DomainError, Forbidden, NotFound
-from fvapp.services.transaction import has_pending_changes
+from fvapp.services.transaction import atomic, has_pending_changes, write
 from fvapp.settings import nav
 
 PACKAGE = Path(fvapp.__file__).parent
@@ -76,6 +76,22 @@ def test_lock_workspace_refuses_flushed_changes_too(app_context, demo):
     with pytest.raises(RuntimeError):
         keys.create_key(demo.acme.id, demo.user("ava@acme.test").id, "Would commit the user")
     assert db.session.scalar(select(User).where(User.email == "flushed@acme.test")) is None
+    assert not has_pending_changes()
+
+
+def test_a_write_statement_is_a_pending_change_until_the_transaction_ends(app_context, demo):
+    """transaction.write (the initiatives' INSERT/UPDATE … RETURNING, on the session's
+    connection: no ORM event sees it) still marks the transaction as holding a change."""
+    from fvapp.services.initiatives import update_initiative
+
+    with pytest.raises(RuntimeError, match="uncommitted"), atomic():
+        write(update(User).where(User.email == "ava@acme.test").values(name="Changed"), {})
+        assert has_pending_changes()
+        workspaces.lock_workspace(demo.acme.id)
+    assert not has_pending_changes()
+    assert db.session.scalar(select(User.name).where(User.email == "ava@acme.test")) != "Changed"
+    with pytest.raises(NotFound):
+        update_initiative(demo.acme.id, "not-an-id", title="x")
     assert not has_pending_changes()
 
 

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import BindParameter, Boolean, Select, Update, bindparam, case, func, insert, null, or_, select, update
 
-from ..extensions import db
 from ..models import TITLE_MAX, Initiative, utcnow
 from .errors import NotFound
-from .scoping import get_in_workspace, parse_id
+from .scoping import parse_id
 from .text import clean_text
-from .transaction import atomic, read
+from .transaction import atomic, read, write
 
 DESCRIPTION_MAX = 10_000  # characters, a CRLF counting as one (TITLE_MAX: the column's width)
 WHAT = "Initiative"  # in NotFound's message
@@ -55,12 +55,6 @@ class InitiativeRow(NamedTuple):
     archived_at: datetime | None
     created_at: datetime
     updated_at: datetime
-
-
-def _row(initiative: Initiative) -> InitiativeRow:
-    return InitiativeRow(initiative.id, initiative.title, initiative.description,
-                         initiative.archived, initiative.archived_at, initiative.created_at,
-                         initiative.updated_at)
 
 
 def _listing(archived: bool) -> Select:
@@ -117,19 +111,13 @@ def get_initiative(workspace_id: uuid.UUID, initiative_id: uuid.UUID | str) -> I
 def create_initiative(
     workspace_id: uuid.UUID, created_by_id: uuid.UUID | None, title: str, description: str | None
 ) -> InitiativeRow:
+    """One INSERT … RETURNING in a unit of work: the answer is the row as written."""
     now = utcnow()
-    initiative = Initiative(
-        workspace_id=workspace_id,
-        created_by_id=created_by_id,
-        title=clean_title(title),
-        description=clean_description(description),
-        created_at=now,
-        updated_at=now,
-    )
+    params = {"id": uuid.uuid4(), "workspace_id": workspace_id, "created_by_id": created_by_id,
+              "title": clean_title(title), "description": clean_description(description),
+              "created_at": now, "updated_at": now}
     with atomic():
-        db.session.add(initiative)
-        db.session.flush()  # the INSERT (its id is made there); the commit expires the object
-        written = _row(initiative)
+        written = _written(_INSERT, params)
     return written
 
 
@@ -140,27 +128,83 @@ def update_initiative(
     workspace_id: uuid.UUID, initiative_id: uuid.UUID | str, *, title=_UNSET,
     description=_UNSET, archived=_UNSET
 ) -> InitiativeRow:
-    """Change any of the three (NotFound as get_initiative); updated_at moves only when
-    something really changed. Answers the initiative as written (no read after the commit)."""
+    """Change any of the three (NotFound as get_initiative): one UPDATE … RETURNING, which
+    moves updated_at only when something really changed (archiving an archived initiative keeps
+    its archived_at). Answers the initiative as written (no read after the commit); with
+    nothing to change, the one SELECT of get_initiative."""
+    params = {"initiative_id": parse_id(initiative_id, WHAT), "in_workspace": workspace_id}
+    if title is not _UNSET:
+        params["new_title"] = clean_title(title)
+    if description is not _UNSET:
+        params["new_description"] = clean_description(description)
+    if archived is not _UNSET:
+        params["archive"] = bool(archived)
+    elif len(params) == 2:
+        return get_initiative(workspace_id, params["initiative_id"])
+    params["now"] = utcnow()
+    statement = _update("new_title" in params, "new_description" in params, "archive" in params)
     with atomic():
-        initiative = get_in_workspace(Initiative, workspace_id, initiative_id, WHAT)
-        changed = False
-        if title is not _UNSET and (title := clean_title(title)) != initiative.title:
-            initiative.title = title
-            changed = True
-        if description is not _UNSET and (
-            (description := clean_description(description)) != initiative.description
-        ):
-            initiative.description = description
-            changed = True
-        if archived is not _UNSET and bool(archived) != initiative.archived:
-            initiative.archived_at = utcnow() if archived else None
-            changed = True
-        if changed:
-            initiative.updated_at = utcnow()
-            db.session.flush()
-        written = _row(initiative)
+        written = _written(statement, params)
     return written
+
+
+def _written(statement, params: dict) -> InitiativeRow:
+    """The one row a write's RETURNING gives, or NotFound (an UPDATE that matched no row: an
+    id that does not exist or is another workspace's)."""
+    row = write(statement, params).one_or_none()
+    if row is None:
+        raise NotFound(f"{WHAT} not found")
+    id_, title, description, archived_at, created_at, updated_at = row
+    return InitiativeRow(id_, title, description, archived_at is not None, archived_at,
+                         created_at, updated_at)
+
+
+def _param(column, name: str | None = None) -> BindParameter:
+    return bindparam(name or column.key, type_=column.type)
+
+
+# The writes' statements, INSERT and UPDATE of the mapped class: one statement each in the unit
+# of work (transaction.write), no flush and no object loaded; RETURNING gives the table's
+# columns of InitiativeRow, `archived` is derived in Python
+# (SQLite 3.40 answers `archived_at IS NOT NULL` wrongly in an INSERT's or UPDATE's RETURNING:
+# always 1). Built once with bound parameters, as the reads are; an UPDATE's parameters are
+# not named as columns (SQLAlchemy reserves those names for the SET clause). The session
+# holds no Initiative objects to synchronise.
+_RETURNED = (Initiative.id, Initiative.title, Initiative.description, Initiative.archived_at,
+             Initiative.created_at, Initiative.updated_at)
+_INSERT = (
+    insert(Initiative)
+    .values({column: _param(column) for column in (
+        Initiative.id, Initiative.workspace_id, Initiative.created_by_id, Initiative.title,
+        Initiative.description, Initiative.created_at, Initiative.updated_at)})
+    .returning(*_RETURNED)
+)
+
+
+@functools.cache
+def _update(title: bool, description: bool, archived: bool) -> Update:
+    """The UPDATE … RETURNING of one combination of the fields given: updated_at becomes :now
+    only if a value given differs from the stored one. :archive true keeps an archived_at
+    already set, false clears it."""
+    values, changes = {}, []
+    for given, column in ((title, Initiative.title), (description, Initiative.description)):
+        if given:
+            values[column] = _param(column, f"new_{column.key}")
+            changes.append(column.is_distinct_from(values[column]))
+    now = bindparam("now", type_=Initiative.updated_at.type)
+    if archived:
+        archive = bindparam("archive", type_=Boolean())
+        values[Initiative.archived_at] = case(
+            (archive, func.coalesce(Initiative.archived_at, now)), else_=null())
+        changes.append(Initiative.archived_at.is_(None) == archive)
+    values[Initiative.updated_at] = case((or_(*changes), now), else_=Initiative.updated_at)
+    return (
+        update(Initiative)
+        .where(Initiative.id == bindparam("initiative_id"),
+               Initiative.workspace_id == bindparam("in_workspace"))
+        .values(values)
+        .returning(*_RETURNED)
+    )
 
 
 SEARCH_MAX = 100

@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC
 
-from sqlalchemy import Select, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import Executable, Select, event
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import PoolProxiedConnection
@@ -263,6 +263,18 @@ def _forget_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def write(statement: Executable, params: dict) -> CursorResult:
+    """One INSERT, UPDATE or DELETE statement (ORM-enabled or Core) in the session's
+    transaction, executed on its Connection (Session.connection(), as SQLAlchemy documents
+    for a statement that should not take the ORM's per-statement path: no bulk or
+    synchronize-session processing; the session holds no objects it would change), and
+    marked as a change of this transaction (has_pending_changes). Inside `with atomic():`."""
+    session = db.session()
+    result = session.connection().execute(statement, params)
+    session.info[_WROTE] = True
+    return result
 
 
 def has_pending_changes() -> bool:

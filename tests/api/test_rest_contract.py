@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from fvapp import api_app
 from fvapp.api import schemas
@@ -420,9 +421,10 @@ def _statements(app, send, status):
 
 
 def test_each_operation_sends_the_key_read_and_its_own_statements_only(api, app, demo):
-    """The hook's key read, then: a read, its one SELECT; a create, its INSERT; a change, the
-    SELECT of the row it changes and its UPDATE (none when nothing changed). No read after a
-    write: a write answers the row as it wrote it."""
+    """The hook's key read, then: a read, its one SELECT; a create, its INSERT … RETURNING; a
+    change, its UPDATE … RETURNING, which leaves the row as it was when nothing changes (a
+    PATCH with no field: the SELECT of the row). No read after a write: a write answers the
+    row as it wrote it."""
     _make(demo, demo.acme, 60)
     item_id = _initiative(demo, demo.acme, "Counted")
     assert_envelope(api.get("/me"), 200)  # the key's first use records last_used_at
@@ -433,8 +435,12 @@ def test_each_operation_sends_the_key_read_and_its_own_statements_only(api, app,
                        201) == ["SELECT", "INSERT"]
     rename = {"title": "Renamed", "archived": True}
     assert _statements(app, lambda: api.patch(f"/initiatives/{item_id}", json=rename),
-                       200) == ["SELECT", "SELECT", "UPDATE"]
+                       200) == ["SELECT", "UPDATE"]
+    written = api.get(f"/initiatives/{item_id}").get_json()["data"]
     assert _statements(app, lambda: api.patch(f"/initiatives/{item_id}", json=rename),
+                       200) == ["SELECT", "UPDATE"]
+    assert api.get(f"/initiatives/{item_id}").get_json()["data"] == written
+    assert _statements(app, lambda: api.patch(f"/initiatives/{item_id}", json={}),
                        200) == ["SELECT", "SELECT"]
 
 
@@ -449,6 +455,55 @@ def test_what_a_write_answers_is_what_a_read_then_finds(api, demo):
     assert api.get(f"/initiatives/{item_id}").get_json()["data"] == patched["data"]
     listed = api.get("/initiatives?archived=true").get_json()["data"]["items"]
     assert listed == [patched["data"]]
+
+
+def test_a_patch_moves_updated_at_only_when_something_changed(api, demo):
+    """One UPDATE decides in SQL: the same title, description or archived state again keeps
+    updated_at (and an archived initiative its archived_at); any real change moves it."""
+    item_id = _initiative(demo, demo.acme, "Same")
+    first = api.get(f"/initiatives/{item_id}").get_json()["data"]
+
+    def patch(**fields):
+        return assert_envelope(api.patch(f"/initiatives/{item_id}", json=fields), 200)["data"]
+
+    assert patch(title=" Same ", description=None, archived=False) == first
+    archived = patch(archived=True)
+    assert archived["archived"] is True and archived["updated_at"] > first["updated_at"]
+    assert archived["archived_at"] == archived["updated_at"]
+    assert patch(archived=True, title="Same") == archived  # archived_at kept
+    described = patch(description="words", archived=True)
+    assert described["updated_at"] > archived["updated_at"]
+    assert described["archived_at"] == archived["archived_at"]
+    assert patch(description="words") == described
+    restored = patch(archived=False)
+    assert restored["archived_at"] is None and restored["updated_at"] > described["updated_at"]
+    assert patch(title="Other")["updated_at"] > restored["updated_at"]
+    assert api.get(f"/initiatives/{item_id}").get_json()["data"]["title"] == "Other"
+
+
+def test_writes_load_no_orm_objects_and_flush_nothing(api, demo):
+    """POST and PATCH are one ORM-enabled INSERT/UPDATE … RETURNING each: no Initiative is
+    loaded or added, so the unit of work has nothing to flush (its before_flush never fires)."""
+    item_id = _initiative(demo, demo.acme, "Written")
+    seen = []
+
+    def load(target, context):
+        seen.append(("load", target))
+
+    def before_flush(session, flush_context, instances):
+        seen.append(("flush", list(session.new) + list(session.dirty)))
+
+    event.listen(Initiative, "load", load)
+    event.listen(Session, "before_flush", before_flush)
+    try:
+        assert_envelope(api.post("/initiatives", json={"title": "New"}), 201)
+        assert_envelope(api.patch(f"/initiatives/{item_id}", json={"title": "Changed"}), 200)
+        assert_envelope(api.patch(f"/initiatives/{uuid.uuid4()}", json={"title": "No"}), 404,
+                        "NOT_FOUND")
+    finally:
+        event.remove(Initiative, "load", load)
+        event.remove(Session, "before_flush", before_flush)
+    assert seen == []
 
 
 def test_reads_load_no_orm_objects(api, demo):
@@ -492,6 +547,35 @@ def test_a_read_on_postgresql_is_one_round_trip_after_the_key_read(app_factory, 
         spent = trips.counts() - before
         assert sum(spent.values()) == 2 * 10, spent
         assert not spent.keys() & {"BEGIN", "COMMIT", "ROLLBACK", "ping"}, spent
+    finally:
+        trips.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+def test_a_write_on_postgresql_is_its_one_statement_in_a_transaction(app_factory, demo, ava,
+                                                                     database_url):
+    """libpq's own trace: POST and PATCH each send, after the key read, BEGIN, their one
+    INSERT/UPDATE … RETURNING, and COMMIT: 4 round trips in all, nothing else."""
+    served = app_factory()
+    trips = PgRoundTrips(engine_of(served))
+    try:
+        api = Api(served.test_client(), mint_key(demo.app, demo.acme, ava))
+        item_id = _initiative(demo, demo.acme, "Traced")
+
+        def both(n):
+            assert_envelope(api.post("/initiatives", json={"title": f"New {n}"}), 201)
+            assert_envelope(api.patch(f"/initiatives/{item_id}", json={"title": f"T {n}"}), 200)
+
+        for n in range(7):  # connects, records last_used_at; psycopg prepares the statements
+            both(n)
+        before = trips.counts()
+        for n in range(5):
+            both(n + 7)
+        spent = trips.counts() - before
+        assert sum(spent.values()) == 2 * 5 * 4, spent
+        assert (spent["BEGIN"], spent["COMMIT"]) == (10, 10), spent
+        assert not spent.keys() & {"ROLLBACK", "ping"}, spent
     finally:
         trips.close()
 
