@@ -383,12 +383,13 @@ def exchange(body: bytes) -> tuple[str, types.JSONRPCRequest] | None:
     not `initialize`. None for anything else, which the manager answers itself. Where it is
     simpler to be stricter than the SDK, it is (Content-Type spelt exactly `application/json`,
     parameters allowed): what it leaves out still gets the SDK's answer, from the manager."""
-    versions = request.headers.getlist("MCP-Protocol-Version")
-    if len(versions) != 1 or versions[0] not in HANDSHAKE_PROTOCOL_VERSIONS:
+    environ = request.environ  # a header sent twice is one value, joined by ", " (PEP 3333)
+    version = environ.get("HTTP_MCP_PROTOCOL_VERSION")
+    if version not in HANDSHAKE_PROTOCOL_VERSIONS:
         return None
-    if request.headers.get("Content-Type", "").split(";")[0] != JSON:
+    if environ.get("CONTENT_TYPE", "").split(";")[0] != JSON:
         return None
-    if not _accepts_json(request.headers.get("Accept", "")) or len(body) > DEFAULT_MAX_REQUEST_BODY_SIZE:
+    if not _accepts_json(environ.get("HTTP_ACCEPT", "")) or len(body) > DEFAULT_MAX_REQUEST_BODY_SIZE:
         return None
     try:
         message = types.jsonrpc_message_adapter.validate_python(pydantic_core.from_json(body),
@@ -397,7 +398,7 @@ def exchange(body: bytes) -> tuple[str, types.JSONRPCRequest] | None:
         return None
     if not isinstance(message, types.JSONRPCRequest) or message.method == "initialize":
         return None
-    return versions[0], message
+    return version, message
 
 
 async def _answer(version: str, message: types.JSONRPCRequest) -> bytes:
