@@ -6,8 +6,8 @@ POST /api/mcp against GET /api/v1/initiatives/<id>, SQL statements per request a
 
 In-process through the WSGI interface (no sockets), one request at a time. An MCP client in
 stateless mode sends the tool call as one POST (after its one-off initialize), which is what is
-timed here; the difference to REST is the SDK's per-request work (JSON-RPC parsing, a fresh
-stateless transport and server task on the process's one event loop), not the database: both run the
+timed here; the difference to REST is the SDK's per-request work (JSON-RPC parsing, its
+single-exchange request kernel on the process's one event loop), not the database: both run the
 same service call.
 """
 

@@ -3,11 +3,21 @@
 Mounting: the blueprint below runs the very same before_request hook as /api/v1
 (fvapp.api.auth.authenticate), and the API app's after_request (rate-limit headers, usage
 count) covers both, so the key check, the plan gate and the per-key rate-limit budget are one.
-Only when the hook has passed does the view hand the request to the SDK: one stateless
-StreamableHTTPSessionManager (JSON responses, no stream) per process, on an event loop of its
-own that each request runs on its own thread (Runtime). The tool handlers run inside Flask's
-request context (same thread, same contextvars) and call the very functions the REST
-operations call (fvapp/api/views.py): the same statements, the same data.
+Only when the hook has passed does the view hand the request to the SDK, on an event loop made
+once per process that each request runs on its own thread (Runtime). The tool handlers run
+inside Flask's request context (same thread, same contextvars) and call the very functions the
+REST operations call (fvapp/api/views.py): the same statements, the same data.
+
+Two ways into the SDK, one answer. A stateless JSON POST is a single exchange: one JSON-RPC
+request in, its response out. The SDK's single-exchange driver (mcp.server.runner.serve_one,
+the one its 2026 HTTP entry uses) serves that directly, and fvapp hands it every well-formed
+request at a handshake-era protocol version (`exchange`). Everything else — `initialize`,
+notifications, a missing or unknown MCP-Protocol-Version, wrong headers, bodies the SDK refuses
+— goes to the SDK's StreamableHTTPSessionManager (stateless, JSON responses, one per process),
+whose answers (202, 400, 406, the parse errors, …) stay the SDK's own. The manager's stateless
+path would build a whole session per POST (a transport, five memory streams, four tasks, a
+dispatcher) to carry that one exchange; the two answers are the same bytes
+(tests/api/test_mcp.py checks them side by side).
 
 Errors: a name that is no tool is a JSON-RPC error, -32602 (MCP, Tools › Error handling); bad
 arguments, an unknown or foreign id and the services' refusals are tool results with isError.
@@ -22,17 +32,29 @@ import asyncio
 import atexit
 import contextvars
 import json
+import logging
 import os
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import mcp.types as types
+import pydantic_core
 from flask import Blueprint, Response, g, request
+from mcp.server.connection import Connection
 from mcp.server.lowlevel import Server
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.shared.exceptions import MCPError
+from mcp.server.runner import serve_one
+from mcp.server.streamable_http_manager import (
+    DEFAULT_MAX_REQUEST_BODY_SIZE,
+    StreamableHTTPSessionManager,
+)
+from mcp.shared.exceptions import MCPError, NoBackChannelError
+from mcp.shared.jsonrpc_dispatcher import handler_exception_to_error_data
+from mcp.shared.transport_context import TransportContext
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.exceptions import MethodNotAllowed
 
@@ -228,7 +250,13 @@ async def _on_call_tool(ctx, params: types.CallToolRequestParams) -> types.CallT
         raise MCPError(code=types.INTERNAL_ERROR, message="Internal error") from None
 
 
-server = Server(SERVER_NAME, version="1", on_list_tools=_on_list_tools,
+@asynccontextmanager
+async def _no_state(_: Server) -> AsyncIterator[None]:
+    # The tools keep no state of the server's: they use Flask's app context.
+    yield None
+
+
+server = Server(SERVER_NAME, version="1", lifespan=_no_state, on_list_tools=_on_list_tools,
                 on_call_tool=_on_call_tool)
 # The SDK wraps each message in an OpenTelemetry span by default, a no-op without an exporter:
 # fvapp installs none (its request log line is the record), so it opts out as the SDK documents
@@ -263,8 +291,14 @@ class Runtime:
             await self._stop.wait()
 
     def serve(self, scope: dict, body: bytes) -> tuple[int, list, bytes]:
+        """The session manager's answer to an ASGI request."""
         with self.lock:
             return self.loop.run_until_complete(self._serve(scope, body))
+
+    def answer(self, version: str, message: types.JSONRPCRequest) -> bytes:
+        """The single-exchange answer to one JSON-RPC request (see `exchange`)."""
+        with self.lock:
+            return self.loop.run_until_complete(_answer(version, message))
 
     async def _serve(self, scope: dict, body: bytes) -> tuple[int, list, bytes]:
         received = False
@@ -301,6 +335,90 @@ _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
 
 
+# -- the single exchange -------------------------------------------------------------------
+
+JSON = "application/json"
+# What the manager's stateless transport gives the server for each request: no back channel
+# (no session for a reply to reach; in JSON mode a response carries nothing but the answer).
+_TRANSPORT = TransportContext(kind="streamable-http", can_send_request=False)
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Exchange:
+    """The SDK's DispatchContext (mcp.shared.dispatcher) for one stateless JSON POST: like the
+    manager's stateless transport in JSON mode, it sends no request to the client (no back
+    channel) and drops notifications and progress (a JSON response holds only the answer)."""
+
+    request_id: types.RequestId
+    transport: TransportContext = _TRANSPORT
+    message_metadata: None = None
+    cancel_requested: anyio.Event = field(default_factory=anyio.Event)
+    can_send_request: bool = False
+
+    async def send_raw_request(self, method: str, params: Mapping[str, Any] | None,
+                               opts: Any = None) -> dict[str, Any]:
+        raise NoBackChannelError(method)
+
+    async def notify(self, method: str, params: Mapping[str, Any] | None,
+                     opts: Any = None) -> None:
+        return None
+
+    async def progress(self, progress: float, total: float | None = None,
+                       message: str | None = None) -> None:
+        return None
+
+
+def _accepts_json(accept: str) -> bool:
+    """The transport's own reading of Accept (check_accept_headers), for JSON responses."""
+    types_ = {part.strip().split(";")[0].strip().lower() for part in accept.split(",")}
+    return bool(types_ & {JSON, "application/*", "*/*"})
+
+
+def exchange(body: bytes) -> tuple[str, types.JSONRPCRequest] | None:
+    """(protocol version, request) when the manager's stateless transport would take this POST
+    and give the server one JSON-RPC request on a born-ready connection at that version: one
+    MCP-Protocol-Version header naming a handshake-era version, Content-Type application/json,
+    an Accept that takes JSON, a body within the SDK's limit that is one JSON-RPC request and
+    not `initialize`. None for anything else, which the manager answers itself. Where it is
+    simpler to be stricter than the SDK, it is (Content-Type spelt exactly `application/json`,
+    parameters allowed): what it leaves out still gets the SDK's answer, from the manager."""
+    environ = request.environ  # a header sent twice is one value, joined by ", " (PEP 3333)
+    version = environ.get("HTTP_MCP_PROTOCOL_VERSION")
+    if version not in HANDSHAKE_PROTOCOL_VERSIONS:
+        return None
+    if environ.get("CONTENT_TYPE", "").split(";")[0] != JSON:
+        return None
+    if not _accepts_json(environ.get("HTTP_ACCEPT", "")) or len(body) > DEFAULT_MAX_REQUEST_BODY_SIZE:
+        return None
+    try:
+        message = types.jsonrpc_message_adapter.validate_python(pydantic_core.from_json(body),
+                                                                by_name=False)
+    except ValueError:  # not JSON, or no JSON-RPC message (ValidationError is a ValueError)
+        return None
+    if not isinstance(message, types.JSONRPCRequest) or message.method == "initialize":
+        return None
+    return version, message
+
+
+async def _answer(version: str, message: types.JSONRPCRequest) -> bytes:
+    """The JSON-RPC response, as the manager's JSON-RPC dispatcher words it: the result, or the
+    handler's error (MCPError's own, INVALID_PARAMS for a ValidationError, else code 0)."""
+    reply: types.JSONRPCResponse | types.JSONRPCError
+    try:
+        result = await serve_one(server, _Exchange(message.id), message.method, message.params,
+                                 connection=Connection.from_envelope(version, None, None),
+                                 lifespan_state=None)
+        reply = types.JSONRPCResponse(jsonrpc="2.0", id=message.id, result=result)
+    except Exception as exc:
+        error = handler_exception_to_error_data(exc)
+        if error is None:
+            logger.exception("handler for %r raised", message.method)
+            error = types.ErrorData(code=0, message=str(exc))
+        reply = types.JSONRPCError(jsonrpc="2.0", id=message.id, error=error)
+    return reply.model_dump_json(by_alias=True, exclude_unset=True).encode()
+
+
 def runtime() -> Runtime:
     """This process's Runtime, made on first use."""
     global _runtime
@@ -330,7 +448,22 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 @bp.post("", provide_automatic_options=False)
 def serve():
     body = bodies.read()  # over MAX_CONTENT_LENGTH, however sent: 413 in the envelope
-    scope = {
+    single = exchange(body)
+    if single is not None:
+        content = runtime().answer(*single)
+        status, headers = 200, [("Content-Type", JSON)]
+    else:
+        status, headers, content = runtime().serve(_scope(), body)
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+    failure = g.pop(FAILURE, None)
+    if failure is not None:
+        raise failure
+    return Response(content, status=status, headers=headers)
+
+
+def _scope() -> dict:
+    """The ASGI scope of this request, for the session manager."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -345,12 +478,6 @@ def serve():
         "client": (request.remote_addr or "", 0),
         "server": (request.host, 0),
     }
-    status, headers, content = runtime().serve(scope, body)
-    failure = g.pop(FAILURE, None)
-    if failure is not None:
-        raise failure
-    return Response(content, status=status, headers=[
-        (name.decode("latin-1"), value.decode("latin-1")) for name, value in headers])
 
 
 def manifest_document() -> dict:

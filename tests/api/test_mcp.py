@@ -425,3 +425,94 @@ def test_the_api_keys_page_shows_a_working_mcp_client_config(url, app, demo, ava
     live_url = config["url"].replace("http://localhost", url)
     served = mcp_session(live_url.removesuffix("/api/mcp"), key)(lambda s: s.list_tools())
     assert {t.name for t in served.tools} == TOOL_NAMES
+
+
+# -- the single exchange and the session manager -------------------------------------------
+
+def _post(client, key, message, headers=None, raw=None):
+    return client.post("/api/mcp", headers={**bearer(key), **MCP_HEADERS, **(headers or {})},
+                       data=raw if raw is not None else json.dumps(message),
+                       content_type=None if headers and "Content-Type" in headers
+                       else "application/json")
+
+
+def test_a_single_exchange_answers_what_the_session_manager_answers(app, demo, ava, monkeypatch):
+    """The same requests answered twice, by the SDK's single-exchange driver and, with it turned
+    off, by the session manager's stateless transport: the same status, headers and bytes."""
+    key = mint_key(demo.app, demo.acme, ava)
+    client = app.test_client()
+    item_id = Api(client, key).post("/initiatives", json={"title": "Twice"}).get_json()["data"]["id"]
+
+    def rpc(method, params=None, id_=1):
+        message = {"jsonrpc": "2.0", "id": id_, "method": method}
+        return message if params is None else {**message, "params": params}
+
+    messages = [
+        rpc("tools/call", {"name": "get_initiative", "arguments": {"id": item_id}}),
+        rpc("tools/call", {"name": "get_initiative", "arguments": {"id": item_id}}, "req-é"),
+        rpc("tools/call", {"name": "get_initiative", "arguments": {"id": "nope"}}),
+        rpc("tools/call", {"name": "list_initiatives", "arguments": {"limit": 0}}),
+        rpc("tools/call", {"name": "whoami"}),
+        rpc("tools/call", {"name": "no_such_tool", "arguments": {}}),
+        rpc("tools/call", {"name": 5}),
+        rpc("tools/call"),
+        rpc("tools/call", {"name": "whoami", "_meta": {"progressToken": 3}}),
+        rpc("tools/list"),
+        rpc("tools/list", {"cursor": "x"}),
+        rpc("ping"),
+        rpc("resources/list"),
+        rpc("no/such/method", {}),
+    ]
+    single, managed = [], []
+    for version in ("2024-11-05", "2025-06-18", "2025-11-25"):
+        for message in messages:
+            single.append(_post(client, key, message, {"MCP-Protocol-Version": version}))
+    monkeypatch.setattr(mcp_server, "exchange", lambda body: None)
+    for version in ("2024-11-05", "2025-06-18", "2025-11-25"):
+        for message in messages:
+            managed.append(_post(client, key, message, {"MCP-Protocol-Version": version}))
+    for one, other in zip(single, managed, strict=True):
+        assert one.status_code == other.status_code == 200
+        assert one.headers["Content-Type"] == other.headers["Content-Type"] == "application/json"
+        assert one.get_data() == other.get_data()
+    bodies = [json.loads(r.get_data()) for r in single]
+    assert bodies[0]["result"]["structuredContent"]["id"] == item_id
+    assert {"error"} & bodies[5].keys() and bodies[5]["error"]["code"] == -32602
+    assert bodies[-1]["error"]["code"] == -32601
+
+
+def test_what_is_not_one_well_formed_request_goes_to_the_session_manager(app, demo, ava,
+                                                                         monkeypatch):
+    key = mint_key(demo.app, demo.acme, ava)
+    client = app.test_client()
+    served = []
+    for way in ("serve", "answer"):
+        real = getattr(mcp_server.Runtime, way)
+
+        def counted(self, *args, way=way, real=real):
+            served.append(way)
+            return real(self, *args)
+
+        monkeypatch.setattr(mcp_server.Runtime, way, counted)
+
+    call_ = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+             "params": {"name": "whoami", "arguments": {}}}
+    init = json.loads(INITIALIZE)
+    cases = [  # (message, headers, raw body, the way, status)
+        (call_, {}, None, "answer", 200),
+        (call_, {"Content-Type": "application/json; charset=utf-8"}, None, "answer", 200),
+        (call_, {"Accept": "*/*"}, None, "answer", 200),
+        (init, {}, None, "serve", 200),
+        ({"jsonrpc": "2.0", "method": "notifications/initialized"}, {}, None, "serve", 202),
+        (call_, {"MCP-Protocol-Version": ""}, None, "serve", 400),
+        (call_, {"MCP-Protocol-Version": "1999-01-01"}, None, "serve", 400),
+        (call_, {"Accept": "text/event-stream"}, None, "serve", 406),
+        (call_, {"Content-Type": "text/plain"}, None, "serve", 400),
+        (None, {}, b"{not json", "serve", 400),
+        (None, {}, json.dumps([call_]).encode(), "serve", 400),
+        ({"jsonrpc": "2.0", "id": 1, "result": {}}, {}, None, "serve", 202),
+    ]
+    for message, headers, raw, way, status in cases:
+        served.clear()
+        answer = _post(client, key, message, headers, raw)
+        assert (served, answer.status_code) == ([way], status), (message, headers, raw)
