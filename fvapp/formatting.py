@@ -10,7 +10,9 @@ def iso(dt: datetime | None) -> str | None:
     ends in "+00:00" in UTC; cheaper than strftime, three times per API request.)"""
     if dt is None:
         return None
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    if dt.tzinfo is not UTC:  # what the database gives is UTC already (models.UTCDateTime)
+        dt = dt.astimezone(UTC)
+    return dt.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def utc(dt: datetime | None) -> str:

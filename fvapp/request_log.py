@@ -40,6 +40,7 @@ from .services import key_auth, keys
 REQUEST_ID = "fvapp.request_id"  # the WSGI environ key the API's envelope reads it from
 LOGGER = "fvapp.request"
 PATH_MAX = 300  # characters logged of a path
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 # The loggers whose records may quote a request (a path, a request line, an exception's text).
 REDACTED_LOGGERS = ("fvapp.errors", "werkzeug", "gunicorn.error")
 
@@ -76,12 +77,28 @@ REDACT_KEYS = RedactKeys()
 
 
 class Formatter(logging.Formatter):
-    """The request line: the UTC time to the millisecond, then the message."""
+    """The request line: the UTC time to the millisecond, then the message.
+
+    `format` writes it with one f-string and the time's seconds formatted once per second (the
+    request line has neither exception nor stack, its common case); a record with either goes
+    through logging.Formatter.format with the same format string."""
 
     converter = time.gmtime
 
     def __init__(self):
-        super().__init__("%(asctime)s.%(msecs)03dZ %(message)s", "%Y-%m-%dT%H:%M:%S")
+        super().__init__("%(asctime)s.%(msecs)03dZ %(message)s", TIME_FORMAT)
+        self.second = (None, "")  # (an int(record.created), its formatTime), replaced as one
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            return super().format(record)
+        created = int(record.created)
+        second, stamp = self.second
+        if created != second:
+            stamp = time.strftime(TIME_FORMAT, self.converter(created))
+            self.second = (created, stamp)
+        record.message, record.asctime = record.getMessage(), stamp
+        return f"{stamp}.{int(record.msecs):03d}Z {record.message}"
 
 
 class StderrHandler(logging.StreamHandler):
@@ -142,16 +159,17 @@ class RequestLog:
         try:
             return self.wsgi_app(environ, recording_start_response)
         finally:
-            log.info(
-                "request_id=%s method=%s path=%s status=%s duration_ms=%.1f key_prefix=%s",
-                request_id,
-                _printable(environ.get("REQUEST_METHOD", "-"), 16),
-                logged_path(environ),
-                status[0],
-                (time.perf_counter() - started) * 1000,
-                key_prefix(environ.get("HTTP_AUTHORIZATION")),
-            )
-
+            if log.isEnabledFor(logging.INFO):
+                # The line formatted here, once (no %-arguments left for each handler), and
+                # handed to the logger as a record made by its public factory: Logger.info
+                # would also look up the caller's frame, which the line never shows.
+                log.handle(log.makeRecord(LOGGER, logging.INFO, __file__, 0, (
+                    f"request_id={request_id}"
+                    f" method={_printable(environ.get('REQUEST_METHOD', '-'), 16)}"
+                    f" path={logged_path(environ)} status={status[0]}"
+                    f" duration_ms={(time.perf_counter() - started) * 1000:.1f}"
+                    f" key_prefix={key_prefix(environ.get('HTTP_AUTHORIZATION'))}"), None, None,
+                    "RequestLog"))
 
 def install(app, *mounted) -> None:
     """Keys are redacted in the logs that may quote a request (always: the app's logger, those

@@ -48,18 +48,20 @@ def register(app: Flask) -> None:
         return add_headers(response, development)
 
 
-def add_headers(response, development: bool):
-    """The security headers the response does not set itself, HSTS on HTTPS outside
-    development, and for anything but static files no-store and Vary, in one extend."""
+def add_headers(response, development: bool, extra: list[tuple[str, str]] | None = None):
+    """`extra` (the API's rate-limit headers), the security headers the response does not set
+    itself, HSTS on HTTPS outside development, and for anything but static files no-store and
+    Vary, in one step."""
     h = response.headers
     present = {name.lower() for name, _ in h}  # one pass, not a lookup per header
-    added = [pair for name, pair in _DEFAULTS_BY_NAME if name not in present]
-    if not development and request.is_secure and "strict-transport-security" not in present:
+    added = extra or []
+    added += [pair for name, pair in _DEFAULTS_BY_NAME if name not in present]
+    if not development and "strict-transport-security" not in present and request.is_secure:
         added.append(HSTS)
     if request.endpoint != "static":
         # Pages hold workspace data; nothing dynamic is cached by browsers or proxies.
         if "cache-control" not in present:
             added.append(NO_STORE)
         added += VARY
-    h.extend(added)
+    h[len(h):] = added  # Headers' slice assignment: appended, each value checked, in one step
     return response

@@ -57,10 +57,11 @@ def create_api_app(config: Config, shared: dict | None = None) -> Flask:
 
     @app.after_request
     def finish(response):
-        """The API app's one after_request hook (Flask's cost is per hook): the key's
-        X-RateLimit-* headers and its usage count (fvapp/api/auth.py: nothing for a request
-        that read no key), then the security headers."""
-        return security.add_headers(auth.finish(response), development)
+        """The API app's one after_request hook (Flask's cost is per hook): the answer counted
+        for its key, then its X-RateLimit-* headers (fvapp/api/auth.py: nothing for a request
+        that read no key) and the security headers, added in one go."""
+        return security.add_headers(response, development,
+                                    auth.finished_headers(response.status_code))
 
     register_error_handlers(app)
     return app

@@ -1,4 +1,6 @@
-"""The request hook of /api/v1: the Bearer key and its rate limit, before any view runs.
+"""The key check of the API: the Bearer key and its rate limit, before any input is read
+(`authenticate`: the first call of every REST operation's endpoint, fvapp/api/operations.py,
+and MCP's request hook).
 
 Top to bottom: parse the header (no database work for a missing or malformed key); read the key
 (one SELECT); a request that does not authenticate counts against its address's budget of
@@ -25,8 +27,8 @@ from ..services import key_auth
 from ..services.key_auth import KeyRejected, PlanRequired, Principal
 from . import bp
 
-PUBLIC_ENDPOINTS = {"api.openapi"}
 EXTENSION = "fvapp_api_limiter"
+CHECK = "api_check"  # flask.g's name for the request's KeyCheck
 
 
 @bp.record_once
@@ -34,86 +36,105 @@ def _create_limiter(state) -> None:
     state.app.extensions[EXTENSION] = ratelimit.api_limiter(state.app)
 
 
+class KeyCheck:
+    """What the hook learnt about the request's key, kept on flask.g as one object (one lookup
+    for the after_request hook, not one per field): `principal` once the key authenticated,
+    `rate` the rate-limit decision (its headers), `key_id` the key a refused request counts
+    for once its row was read."""
+
+    __slots__ = ("principal", "rate", "key_id")
+
+    def __init__(self):
+        self.principal: Principal | None = None
+        self.rate = None
+        self.key_id = None
+
+
 def current_principal() -> Principal:
-    return g.api_principal
+    return g.api_check.principal
 
 
-def _failed(api_limiter: ApiLimiter, address: str, rejected: KeyRejected) -> NoReturn:
+def _failed(check: KeyCheck, api_limiter: ApiLimiter, address: str,
+            rejected: KeyRejected) -> NoReturn:
     """A failed authentication: 401, or 429 when the address is over its failure budget."""
     decision = api_limiter.fail(address)
     if not decision.allowed:
-        g.api_rate = decision
+        check.rate = decision
         raise TooManyRequests()
     raise rejected
 
 
-def _admit(api_limiter: ApiLimiter, digest: str, key_id=None) -> None:
+def _admit(check: KeyCheck, api_limiter: ApiLimiter, digest: str, key_id=None) -> None:
     """The key's own limit: 429 when it is over it (counted for the key, when it was read)."""
-    decision = g.api_rate = api_limiter.admit(digest)
+    decision = check.rate = api_limiter.admit(digest)
     if not decision.allowed:
-        g.api_key_id = key_id
+        check.key_id = key_id
         raise TooManyRequests()
 
 
-@bp.before_request
-def authenticate():
-    g.api_principal = g.api_rate = g.api_key_id = None
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return
-    api_limiter: ApiLimiter = current_app.extensions[EXTENSION]
-    address = request.remote_addr or "unknown"  # the client's, as ProxyFix decides
+def authenticate() -> None:
+    """The key check, first thing in every REST operation (fvapp/api/operations.py: called by
+    the endpoint itself, not a Flask hook, so the public routes need no list of exceptions)
+    and in MCP's hook (fvapp/api/mcp.py)."""
+    check = g.api_check = KeyCheck()
+    app = current_app
+    api_limiter: ApiLimiter = app.extensions[EXTENSION]
+    environ = request.environ  # the headers and the address as Werkzeug reads them
+    address = environ.get("REMOTE_ADDR") or "unknown"  # the client's, as ProxyFix decides
     try:
-        key_hash = key_auth.candidate_hash(request.headers.get("Authorization"))
+        key_hash = key_auth.candidate_hash(environ.get("HTTP_AUTHORIZATION"))
     except KeyRejected as rejected:  # no key, or a malformed one: no database work
-        _failed(api_limiter, address, rejected)
+        _failed(check, api_limiter, address, rejected)
     digest = key_hash[:32]
     asked_first = api_limiter.recently_refused(digest)
     if asked_first:  # asked first: a refused flood of a valid key reads no database
-        _admit(api_limiter, digest)
+        _admit(check, api_limiter, digest)
     try:
         principal = key_auth.principal_for(key_hash)
     except KeyRejected as rejected:  # unknown, revoked, or its creator left
-        g.api_rate, g.api_key_id = None, rejected.key_id
-        _failed(api_limiter, address, rejected)
+        check.rate, check.key_id = None, rejected.key_id
+        _failed(check, api_limiter, address, rejected)
     if not asked_first:
-        _admit(api_limiter, digest, principal.key_id)
+        _admit(check, api_limiter, digest, principal.key_id)
     try:
-        g.api_principal = key_auth.accept(
-            principal, timedelta(seconds=current_app.config["API_KEY_TOUCH_SECONDS"]),
-            ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
+        check.principal = key_auth.accept(
+            principal, timedelta(seconds=app.config["API_KEY_TOUCH_SECONDS"]),
+            ip=environ.get("REMOTE_ADDR"), user_agent=environ.get("HTTP_USER_AGENT"))
     except PlanRequired:
-        g.api_key_id = principal.key_id
+        check.key_id = principal.key_id
         raise
 
 
-def finish(response):
-    """After any API request (the API app's after_request, fvapp/api/app.py): the X-RateLimit-*
-    headers, then the answer counted for its key (requests per key per day, in memory:
-    fvapp/usage/counting.py). Nothing for a request the hook did not read a key for."""
-    return count_usage(rate_limit_headers(response))
+def finished_headers(status: int) -> list[tuple[str, str]]:
+    """After any API request (the API app's after_request, fvapp/api/app.py): the answer counted
+    for its key (requests per key per day, in memory: fvapp/usage/counting.py), and the
+    X-RateLimit-* headers (with Retry-After on a 429) it gets, returned for the hook to add with
+    the others in one go. Nothing for a request the hook did not read a key for."""
+    check: KeyCheck | None = g.get(CHECK)
+    if check is None:
+        return []
+    count_usage(check, status)
+    return rate_limit_headers(check, status)
 
 
-def count_usage(response):
+def count_usage(check: KeyCheck, status: int) -> None:
     """Count the answer for its key (requests per key per day, fvapp/usage/counting.py): the key it
     authenticated as, else, for a refused request, the key whose row was read (revoked, creator
     removed, plan, rate limit). A key nobody has counts for nobody. No database or Redis work:
     a dict increment."""
-    principal = g.get("api_principal")
-    key_id = principal.key_id if principal is not None else g.get("api_key_id")
+    principal = check.principal
+    key_id = principal.key_id if principal is not None else check.key_id
     if key_id is not None:
-        usage.aggregator().add(key_id, response.status_code)
-    return response
+        usage.aggregator().add(key_id, status)
 
 
-def rate_limit_headers(response):
-    decision = g.get("api_rate")
-    if decision is None or not (g.get("api_principal")
-                                or response.status_code in (403, 429)):
-        return response
-    headers = response.headers
-    headers.extend((("X-RateLimit-Limit", str(decision.limit)),  # none yet: no set (scans)
-                    ("X-RateLimit-Remaining", str(decision.remaining)),
-                    ("X-RateLimit-Reset", str(decision.reset))))
-    if response.status_code == 429:
-        headers["Retry-After"] = str(decision.retry_after)
-    return response
+def rate_limit_headers(check: KeyCheck, status: int) -> list[tuple[str, str]]:
+    decision = check.rate
+    if decision is None or not (check.principal or status in (403, 429)):
+        return []
+    headers = [("X-RateLimit-Limit", str(decision.limit)),  # none yet: no set (scans)
+               ("X-RateLimit-Remaining", str(decision.remaining)),
+               ("X-RateLimit-Reset", str(decision.reset))]
+    if status == 429:
+        headers.append(("Retry-After", str(decision.retry_after)))
+    return headers

@@ -49,10 +49,12 @@ _JSON = "application/json"
 def _response(body: str, status: int, rid: str, headers: dict | None) -> Response:
     """The response: its JSON body, Content-Type, Content-Length and X-Request-Id (the same
     value as meta.requestId), then `headers`."""
-    response = Response(body, status=status, mimetype=_JSON)
-    response.headers["X-Request-Id"] = rid
+    response = Response(body, status=status, content_type=_JSON)
+    added = [("X-Request-Id", rid)]
     if headers:
-        response.headers.extend(headers)
+        added += headers.items()
+    h = response.headers
+    h[len(h):] = added  # Headers' slice assignment: appended, each value checked, in one step
     return response
 
 

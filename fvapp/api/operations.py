@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import UnsupportedMediaType
 
 from .. import bodies
-from . import bp, envelope
+from . import auth, bp, envelope
 
 PATH_PARAMETER = re.compile(r"<([a-z_]+)>")
 
@@ -40,13 +40,15 @@ OPERATIONS: list[Operation] = []
 def operation(method: str, rule: str, *, summary: str, response: type[BaseModel], status=200,
               query: type[BaseModel] | None = None, body: type[BaseModel] | None = None,
               description: str = ""):
-    """The view receives the path parameters plus `query=` and/or `body=` (validated models)
-    and returns an instance of `response`. The view itself is returned as it is (the route's
+    """The route's endpoint checks the key (auth.authenticate), then gives the view the path
+    parameters plus `query=` and/or `body=` (validated models); the view returns an instance
+    of `response`. The view itself is returned as it is (the route's
     endpoint wraps it): other callers, the MCP tools, call it directly."""
 
     def register(view: Callable[..., BaseModel]):
         @wraps(view)
         def endpoint(**path_arguments):
+            auth.authenticate()  # the key first: no input is looked at for a refused request
             inputs = {}
             if query is not None:
                 inputs["query"] = parse_query(query)
@@ -97,13 +99,15 @@ def details(err: ValidationError, location: str | None = None) -> list[dict]:
 
 
 def parse_query(model: type[BaseModel]) -> BaseModel:
-    repeated = [name for name in model.model_fields if len(request.args.getlist(name)) > 1]
-    if repeated:
-        raise envelope.ApiError(400, details=[
-            {"field": name, "message": "Give this parameter once."} for name in repeated
-        ])
+    args = request.args
+    if any(len(values) > 1 for _, values in args.lists()):  # one pass; the usual answer: no
+        repeated = [name for name in model.model_fields if len(args.getlist(name)) > 1]
+        if repeated:
+            raise envelope.ApiError(400, details=[
+                {"field": name, "message": "Give this parameter once."} for name in repeated
+            ])
     try:
-        return model.model_validate(request.args.to_dict())
+        return model.model_validate(args.to_dict())
     except ValidationError as err:
         raise envelope.ApiError(400, details=details(err)) from None
 

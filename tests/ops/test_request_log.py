@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import sys
 import threading
 
 import pytest
@@ -141,6 +142,30 @@ def test_the_formatter_writes_utc_to_the_millisecond(now, stamp):
                                "request_id=%s status=%s", ("abc", "200"), None)
     record.created, record.msecs = now, int((now - int(now)) * 1000) + 0.0
     assert request_log.Formatter().format(record) == f"{stamp} request_id=abc status=200"
+
+
+def test_the_formatter_keeps_the_stamp_of_each_second_and_writes_tracebacks():
+    """The second's stamp is reused only within that second; a record with an exception is
+    written as logging.Formatter writes it (the traceback after the line)."""
+    formatter = request_log.Formatter()
+
+    def record(now, exc_info=None):
+        made = logging.LogRecord(request_log.LOGGER, logging.INFO, __file__, 1, "line %s",
+                                 ("x",), exc_info)
+        made.created, made.msecs = now, int((now - int(now)) * 1000) + 0.0
+        return made
+
+    assert [formatter.format(record(now)) for now in (1_764_562_843.5, 1_764_562_843.9,
+                                                      1_764_562_844.25)] == [
+        "2025-12-01T04:20:43.500Z line x", "2025-12-01T04:20:43.900Z line x",
+        "2025-12-01T04:20:44.250Z line x"]
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        failed = record(1_764_562_845.0, sys.exc_info())
+    written = formatter.format(failed)
+    assert written.startswith("2025-12-01T04:20:45.000Z line x\nTraceback (most recent call last)")
+    assert written.endswith("RuntimeError: boom")
 
 
 # -- keys in clear, anywhere in a log line -------------------------------------------------------
