@@ -1,6 +1,4 @@
-"""The key check of the API: the Bearer key and its rate limit, before any input is read
-(`authenticate`: the first call of every REST operation's endpoint, fvapp/api/operations.py,
-and MCP's request hook).
+"""The request hook of /api/v1: the Bearer key and its rate limit, before any view runs.
 
 Top to bottom: parse the header (no database work for a missing or malformed key); read the key
 (one SELECT); a request that does not authenticate counts against its address's budget of
@@ -27,6 +25,7 @@ from ..services import key_auth
 from ..services.key_auth import KeyRejected, PlanRequired, Principal
 from . import bp
 
+PUBLIC_ENDPOINTS = {"api.openapi"}
 EXTENSION = "fvapp_api_limiter"
 CHECK = "api_check"  # flask.g's name for the request's KeyCheck
 
@@ -72,11 +71,11 @@ def _admit(check: KeyCheck, api_limiter: ApiLimiter, digest: str, key_id=None) -
         raise TooManyRequests()
 
 
-def authenticate() -> None:
-    """The key check, first thing in every REST operation (fvapp/api/operations.py: called by
-    the endpoint itself, not a Flask hook, so the public routes need no list of exceptions)
-    and in MCP's hook (fvapp/api/mcp.py)."""
+@bp.before_request
+def authenticate():
     check = g.api_check = KeyCheck()
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
     app = current_app
     api_limiter: ApiLimiter = app.extensions[EXTENSION]
     environ = request.environ  # the headers and the address as Werkzeug reads them

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import UnsupportedMediaType
 
 from .. import bodies
-from . import auth, bp, envelope
+from . import bp, envelope
 
 PATH_PARAMETER = re.compile(r"<([a-z_]+)>")
 
@@ -40,15 +40,13 @@ OPERATIONS: list[Operation] = []
 def operation(method: str, rule: str, *, summary: str, response: type[BaseModel], status=200,
               query: type[BaseModel] | None = None, body: type[BaseModel] | None = None,
               description: str = ""):
-    """The route's endpoint checks the key (auth.authenticate), then gives the view the path
-    parameters plus `query=` and/or `body=` (validated models); the view returns an instance
-    of `response`. The view itself is returned as it is (the route's
+    """The view receives the path parameters plus `query=` and/or `body=` (validated models)
+    and returns an instance of `response`. The view itself is returned as it is (the route's
     endpoint wraps it): other callers, the MCP tools, call it directly."""
 
     def register(view: Callable[..., BaseModel]):
         @wraps(view)
         def endpoint(**path_arguments):
-            auth.authenticate()  # the key first: no input is looked at for a refused request
             inputs = {}
             if query is not None:
                 inputs["query"] = parse_query(query)
