@@ -18,7 +18,7 @@ from fvapp.extensions import db
 from fvapp.models import Membership, User
 from fvapp.services import keys, workspaces
 from fvapp.services.errors import DomainError, Forbidden, NotFound
-from fvapp.services.transaction import atomic, has_pending_changes, write
+from fvapp.services.transaction import atomic, atomic_statement, has_pending_changes, write
 from fvapp.settings import nav
 
 PACKAGE = Path(fvapp.__file__).parent
@@ -93,6 +93,26 @@ def test_a_write_statement_is_a_pending_change_until_the_transaction_ends(app_co
     with pytest.raises(NotFound):
         update_initiative(demo.acme.id, "not-an-id", title="x")
     assert not has_pending_changes()
+
+
+def test_a_one_statement_unit_of_work_joins_a_callers_block_and_else_commits_alone(
+        app_context, demo):
+    """transaction.atomic_statement (the initiatives' writes): inside `with atomic():` it is
+    part of that block (the block's failure undoes it); outside one it is committed when it
+    returns (a rollback of the session cannot undo it: autocommit on PostgreSQL, its own
+    atomic() elsewhere)."""
+    renamed = update(User).where(User.email == "ava@acme.test").values(name="Joined")
+    with pytest.raises(RuntimeError, match="the caller fails"), atomic():
+        atomic_statement(renamed.returning(User.name), {})
+        assert has_pending_changes()
+        raise RuntimeError("the caller fails")
+    assert db.session.scalar(select(User.name).where(User.email == "ava@acme.test")) != "Joined"
+
+    rows = atomic_statement(renamed.values(name="Alone").returning(User.name), {})
+    assert [row.name for row in rows] == ["Alone"]
+    db.session.rollback()
+    assert not has_pending_changes()
+    assert db.session.scalar(select(User.name).where(User.email == "ava@acme.test")) == "Alone"
 
 
 def test_a_read_before_the_lock_is_fine(app_context, demo):

@@ -15,7 +15,7 @@ from ..models import TITLE_MAX, Initiative, utcnow
 from .errors import NotFound
 from .scoping import parse_id
 from .text import clean_text
-from .transaction import atomic, read, write
+from .transaction import atomic_statement, read
 
 DESCRIPTION_MAX = 10_000  # characters, a CRLF counting as one (TITLE_MAX: the column's width)
 WHAT = "Initiative"  # in NotFound's message
@@ -116,9 +116,7 @@ def create_initiative(
     params = {"id": uuid.uuid4(), "workspace_id": workspace_id, "created_by_id": created_by_id,
               "title": clean_title(title), "description": clean_description(description),
               "created_at": now, "updated_at": now}
-    with atomic():
-        written = _written(_INSERT, params)
-    return written
+    return _written(_INSERT, params)
 
 
 _UNSET = object()
@@ -143,18 +141,16 @@ def update_initiative(
         return get_initiative(workspace_id, params["initiative_id"])
     params["now"] = utcnow()
     statement = _update("new_title" in params, "new_description" in params, "archive" in params)
-    with atomic():
-        written = _written(statement, params)
-    return written
+    return _written(statement, params)
 
 
 def _written(statement, params: dict) -> InitiativeRow:
     """The one row a write's RETURNING gives, or NotFound (an UPDATE that matched no row: an
     id that does not exist or is another workspace's)."""
-    row = write(statement, params).one_or_none()
-    if row is None:
+    rows = atomic_statement(statement, params)
+    if not rows:
         raise NotFound(f"{WHAT} not found")
-    id_, title, description, archived_at, created_at, updated_at = row
+    id_, title, description, archived_at, created_at, updated_at = rows[0]
     return InitiativeRow(id_, title, description, archived_at is not None, archived_at,
                          created_at, updated_at)
 
@@ -163,9 +159,10 @@ def _param(column, name: str | None = None) -> BindParameter:
     return bindparam(name or column.key, type_=column.type)
 
 
-# The writes' statements, INSERT and UPDATE of the mapped class: one statement each in the unit
-# of work (transaction.write), no flush and no object loaded; RETURNING gives the table's
-# columns of InitiativeRow, `archived` is derived in Python
+# The writes' statements, INSERT and UPDATE of the mapped class: each its own unit of work
+# (transaction.atomic_statement: one round trip in autocommit on PostgreSQL), no flush and no
+# object loaded; RETURNING gives the table's columns of InitiativeRow, `archived` is derived in
+# Python
 # (SQLite 3.40 answers `archived_at IS NOT NULL` wrongly in an INSERT's or UPDATE's RETURNING:
 # always 1). Built once with bound parameters, as the reads are; an UPDATE's parameters are
 # not named as columns (SQLAlchemy reserves those names for the SET clause). The session
