@@ -1,5 +1,6 @@
-"""Security headers, set in one place for every response: register() is called by both apps,
-the pages app (fvapp.create_app) and the API app (fvapp/api/app.py)."""
+"""Security headers, set in one place for every response: register() for the pages app
+(fvapp.create_app: an after_request hook), ApiHeaders for the API app (fvapp/api/app.py: a WSGI
+wrapper), the same headers in the same order."""
 
 from __future__ import annotations
 
@@ -48,20 +49,45 @@ def register(app: Flask) -> None:
         return add_headers(response, development)
 
 
-def add_headers(response, development: bool, extra: list[tuple[str, str]] | None = None):
-    """`extra` (the API's rate-limit headers), the security headers the response does not set
-    itself, HSTS on HTTPS outside development, and for anything but static files no-store and
-    Vary, in one step."""
+def add_headers(response, development: bool):
+    """The security headers the response does not set itself, HSTS on HTTPS outside
+    development, and for anything but static files no-store and Vary, in one step."""
     h = response.headers
-    present = {name.lower() for name, _ in h}  # one pass, not a lookup per header
-    added = extra or []
-    added += [pair for name, pair in _DEFAULTS_BY_NAME if name not in present]
-    if not development and "strict-transport-security" not in present and request.is_secure:
+    added = missing({name.lower() for name, _ in h}, request.is_secure, development,
+                    request.endpoint != "static")
+    h[len(h):] = added  # Headers' slice assignment: appended, each value checked, in one step
+    return response
+
+
+def missing(present: set[str], secure: bool, development: bool, dynamic: bool) -> list:
+    """The headers to add to an answer that has the headers named `present` (lower case)."""
+    added = [pair for name, pair in _DEFAULTS_BY_NAME if name not in present]
+    if not development and secure and "strict-transport-security" not in present:
         added.append(HSTS)
-    if request.endpoint != "static":
-        # Pages hold workspace data; nothing dynamic is cached by browsers or proxies.
+    if dynamic:
+        # Pages and API answers hold workspace data: nothing is cached by browsers or proxies.
         if "cache-control" not in present:
             added.append(NO_STORE)
         added += VARY
-    h[len(h):] = added  # Headers' slice assignment: appended, each value checked, in one step
-    return response
+    return added
+
+
+class ApiHeaders:
+    """The API app's security headers (the same as the pages', add_headers: every API answer is
+    dynamic), as a WSGI wrapper: appended to the header list each answer starts with, errors
+    and refusals included. Their values are this module's constants, so they go to the server
+    as they are; a Werkzeug Headers object would check each one on every answer, twice (when
+    added, and when the response copies its headers for the server)."""
+
+    def __init__(self, wsgi_app, development: bool):
+        self.wsgi_app, self.development = wsgi_app, development
+
+    def __call__(self, environ, start_response):
+        secure = environ.get("wsgi.url_scheme") in ("https", "wss")  # Request.is_secure
+
+        def start_with_headers(status, headers, exc_info=None):
+            present = {name.lower() for name, _ in headers}
+            headers.extend(missing(present, secure, self.development, True))
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start_with_headers)

@@ -59,9 +59,14 @@ def create_api_app(config: Config, shared: dict | None = None) -> Flask:
     def finish(response):
         """The API app's one after_request hook (Flask's cost is per hook): the answer counted
         for its key, then its X-RateLimit-* headers (fvapp/api/auth.py: nothing for a request
-        that read no key) and the security headers, added in one go."""
-        return security.add_headers(response, development,
-                                    auth.finished_headers(response.status_code))
+        that read no key). The security headers follow them, added by ApiHeaders."""
+        limits = auth.finished_headers(response.status_code)
+        if limits:
+            h = response.headers
+            h[len(h):] = limits  # Headers' slice assignment: appended in one step
+        return response
+
+    app.wsgi_app = security.ApiHeaders(app.wsgi_app, development)
 
     register_error_handlers(app)
     return app

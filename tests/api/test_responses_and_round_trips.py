@@ -113,6 +113,29 @@ def test_an_api_response_carries_the_security_headers_once_and_in_order(
     ]
 
 
+def test_every_kind_of_api_answer_carries_the_security_headers_once(app_factory, app, demo, ava):
+    """fvapp/security.py's ApiHeaders wraps the API app: refusals, routing errors, the public
+    OpenAPI document and the reference page (its own CSP kept, not a second one) get them too."""
+    served = app_factory(USAGE_FLUSH_IN_BACKGROUND=False)
+    client = served.test_client()
+    key = mint_key(app, demo.acme, ava)
+    answers = {
+        "200": client.get("/api/v1/me", headers=bearer(key)),
+        "401": client.get("/api/v1/me", headers=bearer("fvk_live_" + "A" * 40)),
+        "404": client.get("/api/v1/nowhere"),
+        "405": client.delete("/api/v1/me", headers=bearer(key)),
+        "openapi": client.get("/api/v1/openapi.json"),
+        "mcp manifest": client.get("/api/mcp"),
+        "reference page": client.get("/api/v1/docs"),
+    }
+    for what, response in answers.items():
+        names = [name.lower() for name, _ in response.headers]
+        for name, _ in (*security.DEFAULTS, ("Cache-Control", "no-store")):
+            assert names.count(name.lower()) == 1, (what, name, response.headers)
+        assert response.headers.getlist("Vary") == ["HX-Request", "Cookie"], what
+    assert answers["reference page"].headers["Content-Security-Policy"] != security.CSP
+
+
 def test_the_api_app_has_none_of_the_pages_extensions(app_factory, app, demo, ava):
     """The API app registers no CSRF, no Flask-Login, no Flask-Limiter and no session: none of
     their hooks runs for an API request, and a browser's session cookie is neither read nor
