@@ -76,7 +76,7 @@ OPERATIONS = [
     Operation("list", "GET /api/v1/initiatives?limit=50", 1),
     Operation("get", "GET /api/v1/initiatives/{id}", 1),
     Operation("create", "POST /api/v1/initiatives", 1),
-    Operation("update", "PATCH /api/v1/initiatives/{id}", 2),
+    Operation("update", "PATCH /api/v1/initiatives/{id}", 1),
     Operation("mcp", "MCP tools/call get_initiative", 1),
 ]
 BY_NAME = {op.name: op for op in OPERATIONS}
