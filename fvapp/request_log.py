@@ -171,6 +171,7 @@ class RequestLog:
                     f" key_prefix={key_prefix(environ.get('HTTP_AUTHORIZATION'))}"), None, None,
                     "RequestLog"))
 
+
 def install(app, *mounted) -> None:
     """Keys are redacted in the logs that may quote a request (always: the app's logger, those
     of the apps `mounted` in it, and REDACTED_LOGGERS); the request line: wrap the app
