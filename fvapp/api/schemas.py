@@ -81,9 +81,9 @@ def _omittable(schema: dict[str, Any]) -> None:
 # refuses a count over 1000), so its pattern says "no NUL" and its text gives the limit.
 
 WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())  # str.strip's
-# What clean_text refuses inside text: control characters (Cc) and bidi controls, all below
-# U+2070; a description keeps tab and line breaks.
-INVISIBLE = "".join(c for c in map(chr, range(0x2070)) if text_rules.invisible(c))
+# What clean_text refuses inside text (services/text.py): control characters (Cc) and bidi
+# controls; a description keeps tab and line breaks.
+INVISIBLE = text_rules.INVISIBLE
 LINE_CHARS = "\t\n\r"
 
 
