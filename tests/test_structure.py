@@ -6,11 +6,12 @@ declare their own pages, and no reach into the dependencies' private parts."""
 import ast
 import json
 import re
+import uuid
 from html import unescape
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 import fvapp
 from fvapp import errors
@@ -113,6 +114,41 @@ def test_a_one_statement_unit_of_work_joins_a_callers_block_and_else_commits_alo
     db.session.rollback()
     assert not has_pending_changes()
     assert db.session.scalar(select(User.name).where(User.email == "ava@acme.test")) == "Alone"
+
+
+def test_a_one_statement_write_in_a_block_sees_the_blocks_objects(app_context, demo):
+    """Joining a caller's block, the statement runs after the block's own objects are flushed:
+    an initiative of a workspace made in the same block (its foreign key), then renamed."""
+    from fvapp.models import Workspace
+    from fvapp.services.initiatives import create_initiative, update_initiative
+
+    workspace_id = uuid.uuid4()
+    with atomic():
+        db.session.add(Workspace(id=workspace_id, name="Made in the block", plan="pro"))
+        made = create_initiative(workspace_id, None, "First", None)
+        renamed = update_initiative(workspace_id, made.id, title="Renamed")
+    assert renamed.title == "Renamed"
+    assert db.session.scalar(select(Workspace.name).where(Workspace.id == workspace_id))
+
+
+def test_a_one_statement_write_after_a_read_takes_no_second_connection(app_context, demo):
+    """A page's session that has read holds a pool connection: the write goes over that one,
+    in `with atomic():`, not over a second connection in autocommit."""
+    from fvapp.services.initiatives import create_initiative
+
+    assert db.session.scalar(select(Membership.role).limit(1))  # the session reads first
+    checkouts = []
+
+    def checkout(*args):
+        checkouts.append(args)
+
+    event.listen(db.engine, "checkout", checkout)
+    try:
+        create_initiative(demo.acme.id, None, "After a read", None)
+    finally:
+        event.remove(db.engine, "checkout", checkout)
+    assert checkouts == [], "a second connection was taken from the pool"
+    assert not db.session().in_transaction()  # committed, as any write
 
 
 def test_a_read_before_the_lock_is_fine(app_context, demo):

@@ -146,6 +146,8 @@ class Readers:
     def __init__(self, engine: Engine):
         self.engine, self.dialect = engine, engine.dialect
         self.dbapi_error = engine.dialect.loaded_dbapi.Error
+        # By the statement object: the services' reads are module-level constants, built once
+        # with bound parameters (one entry each); a statement built per call does not belong here.
         self.queries: dict[Select, Query] = {}
         self.held = threading.local()
         self.open: set[PoolProxiedConnection] = set()  # every thread's, for dispose
@@ -287,18 +289,24 @@ def write(statement: Executable, params: dict) -> CursorResult:
 
 def atomic_statement(statement: Executable, params: dict) -> Sequence:
     """A unit of work of exactly one statement (an INSERT or UPDATE … RETURNING of a mapped
-    class): the rows it returns. Inside a caller's `with atomic():` block (or with changes
-    pending) it joins that unit of work (write: the caller's block commits it). Otherwise, on
-    PostgreSQL, it runs in autocommit on a connection of the engine's pool: one statement is
+    class): the rows it returns. Inside a caller's `with atomic():` block it joins that unit of
+    work (the block's objects flushed first, so the statement sees them; the block commits).
+    Otherwise, when the session is idle (no transaction, nothing pending: an API request), on
+    PostgreSQL it runs in autocommit on a connection of the engine's pool: one statement is
     atomic by itself, all or nothing, so BEGIN and COMMIT around it would cost two round trips
-    and guarantee nothing more (the reference `make bench` measures does the same). On other
-    backends it is `with atomic():` around it. A write of two statements or more is never
-    this: it is `with atomic():`."""
-    if db.session().info.get(_IN_BLOCK) or has_pending_changes():
+    and guarantee nothing more (the reference `make bench` measures does the same). Anywhere
+    else (a page whose session has read already: its connection, not a second one; changes
+    pending; SQLite) it is `with atomic():` around it, as any write. A write of two statements
+    or more is never this: it is `with atomic():`."""
+    session = db.session()
+    if session.info.get(_IN_BLOCK):
+        session.flush()
         return write(statement, params).all()
     engine = db.engine
-    if engine.dialect.name != "postgresql":
+    if (engine.dialect.name != "postgresql" or session.in_transaction()
+            or has_pending_changes()):
         with atomic():
+            session.flush()
             return write(statement, params).all()
     with _autocommit(engine).connect() as connection:
         return connection.execute(statement, params).all()
