@@ -51,8 +51,10 @@
     var elt = event.detail && event.detail.elt;
     if (elt && elt.hasAttribute && elt.hasAttribute("data-opens-dialog")) { lastFocus = elt; }
   });
-  // Whatever was swapped (a dialog into #dialog-host, or a 422 re-render of one), open it.
-  document.addEventListener("htmx:afterSwap", function () { openDialogs(document); });
+  // Whatever was swapped (a dialog into #dialog-host, or a 422 re-render of one), open it once
+  // htmx has settled it: htmx binds the new content's hx-post at settle, so a dialog opened at
+  // the swap could be submitted by a quick click as a plain form (a full page load).
+  document.addEventListener("htmx:afterSettle", function () { openDialogs(document); });
   document.addEventListener("DOMContentLoaded", function () { openDialogs(document); });
 
   // Server says "closeDialog" (HX-Trigger) → close whatever dialog is open.
