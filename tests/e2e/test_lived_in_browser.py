@@ -102,10 +102,14 @@ def test_the_lived_in_page_fits_at_every_width(lived_in_with_expiry, page_factor
       const nav = document.querySelector('.settings-nav'), box = nav.getBoundingClientRect();
       const links = [...nav.querySelectorAll('a')].map(a => a.getBoundingClientRect());
       const current = nav.querySelector('[aria-current=page]').getBoundingClientRect();
+      const body = document.querySelector('.settings-body').getBoundingClientRect();
       return {tops: new Set(links.map(r => Math.round(r.top))).size,
-              inView: current.left >= box.left - 1 && current.right <= box.right + 1};
+              inView: current.left >= box.left - 1 && current.right <= box.right + 1,
+              navBottom: box.bottom, bodyTop: body.top};
     }""")
+    # On a phone the row of sections stands above the page's card, never over it.
     assert nav["inView"] and (nav["tops"] == 1 if phone else True), nav
+    assert not phone or nav["navBottom"] <= nav["bodyTop"] + 1, nav
     watch.assert_clean()
 
 
