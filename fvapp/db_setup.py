@@ -140,12 +140,6 @@ class DeadlineConnection(psycopg.Connection):
             ) from None
 
 
-def stalled(error: BaseException) -> bool:
-    """Whether a (SQLAlchemy-wrapped) error is a connection given up for lack of an answer: not
-    worth retrying at once, the next attempt would most likely wait as long again."""
-    return isinstance(getattr(error, "orig", error), DatabaseStalled)
-
-
 @event.listens_for(Engine, "do_connect")
 def _connect_with_deadline(dialect, conn_rec, cargs, cparams):
     reply_timeout = cparams.pop(REPLY_TIMEOUT_ARG, None)

@@ -31,6 +31,7 @@ from fvapp.formatting import iso
 from fvapp.models import ApiKey, Workspace
 from fvapp.services import key_auth, keys
 from tests.support.api import Api, assert_envelope, bearer, mint_key
+from tests.support.marks import on_postgresql
 from tests.support.tracing import PgRoundTrips, engine_of, sql_statements
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -212,8 +213,7 @@ def test_a_lease_keeps_serving_a_valid_key_from_an_address_over_its_failure_budg
     assert (lease.granted, lease.used) == (4, 2)  # served from the lease
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+@on_postgresql
 def test_the_key_read_is_one_round_trip_counted_or_not(app_factory, app, demo, ava, database_url):
     """On the wire (libpq's trace): an authenticated GET /me whose last_used_at is fresh makes
     one round trip to PostgreSQL, the key's read, and nothing else (no BEGIN, COMMIT, ping or
@@ -253,8 +253,7 @@ def test_the_api_timestamp_is_strftimes_iso_8601_utc_with_milliseconds(moment):
     assert iso(datetime(2026, 6, 12, 16, 0, 0, 123999, UTC)) == "2026-06-12T16:00:00.123Z"
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+@on_postgresql
 def test_reads_take_no_connection_from_the_pool_per_request(app_factory, app, demo, ava,
                                                             database_url):
     """A thread keeps its reading connection (transaction.read), taken from the pool once and
@@ -298,8 +297,7 @@ def test_reads_take_no_connection_from_the_pool_per_request(app_factory, app, de
     assert len(detached) == 3 and len(closed) == 2
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+@on_postgresql
 @pytest.mark.parametrize("zone", ["UTC", "Pacific/Chatham"])
 def test_reads_give_utc_datetimes_whatever_the_connections_time_zone(app_factory, demo, ava,
                                                                      database_url, zone):

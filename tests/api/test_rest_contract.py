@@ -23,6 +23,7 @@ from fvapp.services import initiatives, keys
 from fvapp.services.errors import DomainError
 from fvapp.services.text import clean_text
 from tests.support.api import Api, assert_envelope, mint_key
+from tests.support.marks import on_postgresql
 from tests.support.tracing import PgRoundTrips, engine_of, sql_statements
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -526,8 +527,7 @@ def test_reads_load_no_orm_objects(api, demo):
     assert loaded == []
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+@on_postgresql
 def test_a_read_on_postgresql_is_one_round_trip_after_the_key_read(app_factory, demo, ava,
                                                                     database_url):
     """libpq's own trace: a read's SELECT goes alone, in autocommit (no BEGIN before it, no
@@ -551,8 +551,7 @@ def test_a_read_on_postgresql_is_one_round_trip_after_the_key_read(app_factory, 
         trips.close()
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+@on_postgresql
 def test_a_write_on_postgresql_is_its_one_statement_in_autocommit(app_factory, demo, ava,
                                                                    database_url):
     """libpq's own trace: POST and PATCH each send, after the key read, their one

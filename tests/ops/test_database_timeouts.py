@@ -16,6 +16,7 @@ from fvapp.db_setup import REPLY_TIMEOUT_ARG
 from fvapp.extensions import db
 from tests.support.api import Api, assert_envelope, mint_key
 from tests.support.browser import Browser
+from tests.support.marks import on_postgresql
 from tests.support.net import SilentServer
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -65,8 +66,7 @@ def test_a_database_that_accepts_and_never_answers_is_a_fast_503(app_factory, ap
         silent.close()
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+@on_postgresql
 def test_a_statement_past_the_timeout_is_cancelled_then_service_resumes(app_factory, app, demo,
                                                                         database_url):
     slow = app_factory(DB_STATEMENT_TIMEOUT_MS=300)

@@ -14,6 +14,7 @@ from fvapp.extensions import db
 from fvapp.services import initiatives
 from tests.support.api import Api, assert_envelope, mint_key
 from tests.support.browser import Browser
+from tests.support.marks import on_postgresql
 from tests.support.net import TcpProxy, free_port
 from tests.support.tracing import PgRoundTrips, engine_of
 
@@ -34,8 +35,7 @@ def test_requests_are_served_when_redis_is_unreachable(app_factory, app, demo):
     assert_envelope(api.get("/me", headers={"Authorization": "Bearer nope"}), 401, "UNAUTHORIZED")
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+@on_postgresql
 def test_database_outage_is_503_and_the_first_request_after_it_succeeds(
     app_factory, app, demo, database_url
 ):
@@ -121,8 +121,7 @@ def test_database_unavailability_is_503_and_driver_bugs_are_500(
     assert ("Retry-After" in response.headers) is (status == 503)
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+@on_postgresql
 def test_round_trips_to_postgresql_per_authenticated_request(app_factory, app, demo, database_url):
     """One round trip per authenticated request: the auth SELECT, on an autocommit connection
     (no BEGIN/ROLLBACK), and no ping for a connection that was not idle (db_setup).

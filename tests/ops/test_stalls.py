@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from fvapp import ratelimit
 from tests.support.api import Api, assert_envelope, mint_key
 from tests.support.browser import Browser
+from tests.support.marks import on_postgresql
 from tests.support.net import StallingProxy
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -63,8 +64,7 @@ def pg_proxy(database_url):
     proxy.stop()
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+@on_postgresql
 def test_a_database_that_stalls_on_an_open_connection_is_a_503_then_service_resumes(
         app_factory, app, demo, database_url, pg_proxy):
     stalling = app_factory(SQLALCHEMY_DATABASE_URI=_through(pg_proxy, database_url))  # defaults
@@ -91,8 +91,7 @@ def test_a_database_that_stalls_on_an_open_connection_is_a_503_then_service_resu
     print(f"stalled database: first API request after it flows again: 200 in {recovered:.2f} s")
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")
+@on_postgresql
 def test_readyz_says_503_within_its_timeout_when_the_database_stalls(
         app_factory, app, database_url, pg_proxy):
     stalling = app_factory(SQLALCHEMY_DATABASE_URI=_through(pg_proxy, database_url),

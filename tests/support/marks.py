@@ -16,3 +16,9 @@ ON_POSTGRESQL_AND_REDIS = [
                        reason="needs TEST_DATABASE_URL and TEST_REDIS_URL (CI sets both)"),
     pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
 ]
+
+
+def on_postgresql(test):
+    """Run `test` on PostgreSQL only: CI sets TEST_DATABASE_URL; a local run without it skips."""
+    test = pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (CI sets it)")(test)
+    return pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)(test)
